@@ -1,0 +1,144 @@
+# netpol-agent build.  Quiet by default; `make V=1` shows the commands.
+#
+#   make            build everything into build/
+#   make deps       install the Debian packages the build and tests need
+#   make test       all tests: unit (+ASan/UBSan), BPF, conformance, end-to-end
+#   make bench      benchmarks (BPF ns/packet, compile time)
+#   make demo       the built-in demo
+
+BUILD     ?= build
+CC        ?= gcc
+CLANG     ?= clang
+BPFTOOL   ?= bpftool
+ARCH      := $(shell uname -m | sed 's/x86_64/x86/; s/aarch64/arm64/')
+
+ifeq ($(V),1)
+Q :=
+msg :=
+else
+Q := @
+msg = @printf '  %-8s %s\n' "$(1)" "$(2)";
+endif
+
+DEB_PACKAGES := make gcc clang llvm bpftool libbpf-dev libelf-dev zlib1g-dev \
+	libcurl4-openssl-dev libjansson-dev libyaml-dev libcmocka-dev iproute2 \
+	pkg-config linux-libc-dev jq
+
+CFLAGS_COMMON := -std=gnu11 -O2 -g -Wall -Wextra -Werror -Iinclude -Iuser -I$(BUILD)
+CFLAGS   ?=
+CFLAGS   += $(CFLAGS_COMMON)
+LDLIBS   := -lbpf -lelf -lz -ljansson -lyaml
+BPF_CFLAGS := -g -O2 -target bpf -D__TARGET_ARCH_$(ARCH) -D__BPF__ \
+	-Wall -Wextra -Werror -Wno-unused-parameter -I$(BUILD) -Iinclude -Ibpf
+
+BPF_SRCS  := $(wildcard bpf/*.bpf.c)
+BPF_OBJS  := $(patsubst bpf/%.bpf.c,$(BUILD)/%.bpf.o,$(BPF_SRCS))
+SKELS     := $(patsubst bpf/%.bpf.c,$(BUILD)/%.skel.h,$(BPF_SRCS))
+BPF_HDRS  := $(wildcard bpf/*.h) $(wildcard include/*.h)
+
+MAINS     := user/netpolctl.c user/agent.c
+LIB_SRCS  := $(filter-out $(MAINS),$(wildcard user/*.c))
+LIB_OBJS  := $(patsubst user/%.c,$(BUILD)/obj/%.o,$(LIB_SRCS))
+USER_HDRS := $(wildcard user/*.h) $(wildcard include/*.h)
+
+UNIT_SRCS := $(wildcard tests/unit/test_*.c)
+UNIT_BINS := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRCS))
+ASAN_BINS := $(patsubst tests/unit/%.c,$(BUILD)/tests-asan/%,$(UNIT_SRCS))
+ASAN_LIB_OBJS := $(patsubst user/%.c,$(BUILD)/obj-asan/%.o,$(LIB_SRCS))
+ASAN_FLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
+
+TOOLS_SRCS := $(wildcard tools/*.c) $(wildcard tests/bpf/*.c)
+TOOL_BINS := $(patsubst tools/%.c,$(BUILD)/%,$(wildcard tools/*.c)) \
+	$(patsubst tests/bpf/%.c,$(BUILD)/tests/%,$(wildcard tests/bpf/*.c))
+
+.PHONY: all deps test test-unit test-asan test-bpf test-conformance test-e2e bench demo clean
+.DELETE_ON_ERROR:
+
+all: $(BUILD)/netpol-agent $(BUILD)/netpolctl $(BPF_OBJS) $(TOOL_BINS)
+
+deps:
+	apt-get update
+	DEBIAN_FRONTEND=noninteractive apt-get install -y $(DEB_PACKAGES)
+
+$(BUILD) $(BUILD)/obj $(BUILD)/obj-asan $(BUILD)/tests $(BUILD)/tests-asan:
+	$(Q)mkdir -p $@
+
+# CO-RE: the kernel's own BTF gives every kernel type the programs use.
+$(BUILD)/vmlinux.h: | $(BUILD)
+	$(call msg,BTF,$@)
+	$(Q)$(BPFTOOL) btf dump file /sys/kernel/btf/vmlinux format c > $@
+
+$(BUILD)/%.bpf.o: bpf/%.bpf.c $(BPF_HDRS) $(BUILD)/vmlinux.h | $(BUILD)
+	$(call msg,BPF,$@)
+	$(Q)$(CLANG) $(BPF_CFLAGS) -c $< -o $@
+
+$(BUILD)/%.skel.h: $(BUILD)/%.bpf.o
+	$(call msg,GEN-SKEL,$@)
+	$(Q)$(BPFTOOL) gen skeleton $< name $(subst -,_,$*)_bpf > $@
+
+$(BUILD)/obj/%.o: user/%.c $(USER_HDRS) $(SKELS) | $(BUILD)/obj
+	$(call msg,CC,$@)
+	$(Q)$(CC) $(CFLAGS) -c $< -o $@
+
+$(BUILD)/obj-asan/%.o: user/%.c $(USER_HDRS) $(SKELS) | $(BUILD)/obj-asan
+	$(call msg,CC-ASAN,$@)
+	$(Q)$(CC) $(CFLAGS) $(ASAN_FLAGS) -c $< -o $@
+
+$(BUILD)/libnetpol.a: $(LIB_OBJS)
+	$(call msg,AR,$@)
+	$(Q)rm -f $@ && ar rcs $@ $^
+
+$(BUILD)/libnetpol-asan.a: $(ASAN_LIB_OBJS)
+	$(call msg,AR,$@)
+	$(Q)rm -f $@ && ar rcs $@ $^
+
+$(BUILD)/netpolctl: user/netpolctl.c $(BUILD)/libnetpol.a $(USER_HDRS) $(SKELS)
+	$(call msg,LINK,$@)
+	$(Q)$(CC) $(CFLAGS) $< $(BUILD)/libnetpol.a $(LDLIBS) -o $@
+
+$(BUILD)/netpol-agent: user/agent.c $(BUILD)/libnetpol.a $(USER_HDRS) $(SKELS)
+	$(call msg,LINK,$@)
+	$(Q)$(CC) $(CFLAGS) $< $(BUILD)/libnetpol.a $(LDLIBS) -o $@
+
+$(BUILD)/%: tools/%.c $(BUILD)/libnetpol.a $(USER_HDRS) $(SKELS) $(wildcard tools/*.h)
+	$(call msg,LINK,$@)
+	$(Q)$(CC) $(CFLAGS) -Itools $< $(BUILD)/libnetpol.a $(LDLIBS) -lm -o $@
+
+$(BUILD)/tests/%: tests/bpf/%.c $(BUILD)/libnetpol.a $(USER_HDRS) $(SKELS) | $(BUILD)/tests
+	$(call msg,LINK,$@)
+	$(Q)$(CC) $(CFLAGS) $< $(BUILD)/libnetpol.a $(LDLIBS) -lcmocka -o $@
+
+$(BUILD)/tests/test_%: tests/unit/test_%.c $(BUILD)/libnetpol.a $(USER_HDRS) | $(BUILD)/tests
+	$(call msg,LINK,$@)
+	$(Q)$(CC) $(CFLAGS) $< $(BUILD)/libnetpol.a $(LDLIBS) -lcmocka -o $@
+
+$(BUILD)/tests-asan/test_%: tests/unit/test_%.c $(BUILD)/libnetpol-asan.a $(USER_HDRS) | $(BUILD)/tests-asan
+	$(call msg,LINK,$@)
+	$(Q)$(CC) $(CFLAGS) $(ASAN_FLAGS) $< $(BUILD)/libnetpol-asan.a $(LDLIBS) -lcmocka -o $@
+
+test: test-unit test-asan test-bpf test-conformance test-e2e
+	@echo "all test tiers passed"
+
+test-unit: $(UNIT_BINS)
+	$(Q)tests/run-unit.sh $(UNIT_BINS)
+
+test-asan: $(ASAN_BINS)
+	$(Q)ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 tests/run-unit.sh $(ASAN_BINS)
+
+test-bpf: all
+	$(Q)tests/bpf/run.sh $(BUILD)
+
+test-conformance: all
+	$(Q)tests/conformance/run.sh $(BUILD)
+
+test-e2e: all
+	$(Q)tests/e2e/run.sh $(BUILD)
+
+bench: all
+	$(Q)tools/bench.sh $(BUILD)
+
+demo: all
+	$(Q)tools/demo.sh $(BUILD)
+
+clean:
+	rm -rf $(BUILD)

@@ -1,0 +1,228 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/*
+ * Connection tracking: the established fast path (np_ct_hit), new
+ * connections (np_ct_miss: deny cache, judge, reply pickup, record) and
+ * flow events.
+ *
+ * Keys are from the point of view of the local pod, so both directions of a
+ * connection find the same entry; np_ct_val.origin tells which direction
+ * opened it.  Every entry carries the policy generation it was judged
+ * under: a stale generation makes the next packet re-judge the connection.
+ *
+ * Included by netpol.bpf.c after the maps, cfg_* and policy.h.
+ */
+#ifndef NP_CONNTRACK_H
+#define NP_CONNTRACK_H
+
+/* Returned by np_ct_hit() when the entry must be ignored (expired, or a
+ * closed TCP connection being reopened): continue as a miss. */
+#define NP_CT_AGAIN (-1)
+
+/* Everything known about the packet being judged, on the stack, so the
+ * non-inlined helpers need only one pointer. */
+struct np_ctx {
+	struct np_pkt p;
+	struct np_ct_key key;
+	__u64 now;   /* bpf_jiffies64() */
+	__u32 gen;   /* current policy generation */
+	__u8 dir;    /* enum np_dir of the program */
+	__u8 pad[3];
+} __attribute__((aligned(8)));
+
+/* Flow events are best effort: a full ring buffer loses the event, never
+ * the packet.  Only here do we pay for bpf_ktime_get_ns(). */
+static __noinline int np_emit(struct __sk_buff *skb, const struct np_ctx *c,
+			      const struct np_res *r, __u32 kind)
+{
+	struct np_flow_event *e;
+
+	if (!cfg_emit_events)
+		return 0;
+	e = bpf_ringbuf_reserve(&np_events, sizeof(*e), 0);
+	if (!e)
+		return 0;
+	/* Ring buffer memory is not zeroed: write every field. */
+	e->ts_ns = bpf_ktime_get_ns();
+	__builtin_memcpy(&e->src, &c->p.src, sizeof(e->src));
+	__builtin_memcpy(&e->dst, &c->p.dst, sizeof(e->dst));
+	e->sport = c->p.sport;
+	e->dport = c->p.dport;
+	e->proto = c->p.proto;
+	e->dir = c->dir;
+	e->verdict = r->verdict;
+	e->reason = r->reason;
+	e->kind = kind;
+	e->tcp_flags = c->p.tcp_flags;
+	e->pad = 0;
+	e->cookie = r->cookie;
+	e->ep_id = r->ep_id;
+	e->ifindex = skb->ifindex;
+	e->pkt_len = skb->len;
+	bpf_ringbuf_submit(e, 0);
+	return 0;
+}
+
+static __always_inline int np_tcp_fresh_syn(__u8 flags)
+{
+	return (flags & (NP_TCP_FLAG_SYN | NP_TCP_FLAG_ACK)) == NP_TCP_FLAG_SYN;
+}
+
+static __always_inline int np_tcp_closing(__u8 state)
+{
+	return (state & NP_TCP_RST) ||
+	       (state & (NP_TCP_FIN_ORIG | NP_TCP_FIN_REPLY)) ==
+		       (NP_TCP_FIN_ORIG | NP_TCP_FIN_REPLY);
+}
+
+/* State bits a TCP packet adds; fwd: it travels in the origin direction. */
+static __always_inline __u8 np_tcp_bits(__u8 flags, int fwd)
+{
+	__u8 s = 0;
+
+	if (flags & NP_TCP_FLAG_RST)
+		s |= NP_TCP_RST;
+	if (flags & NP_TCP_FLAG_FIN)
+		s |= fwd ? NP_TCP_FIN_ORIG : NP_TCP_FIN_REPLY;
+	if (fwd && np_tcp_fresh_syn(flags))
+		s |= NP_TCP_SYN_ORIG;
+	return s;
+}
+
+static __always_inline __u64 np_ct_timeout(__u8 proto, __u8 state)
+{
+	if (proto == NP_PROTO_TCP) {
+		if (np_tcp_closing(state))
+			return cfg_to_tcp_close;
+		if (state & NP_TCP_SEEN_REPLY)
+			return cfg_to_tcp_est;
+		return cfg_to_tcp_syn;
+	}
+	if (proto == NP_PROTO_ICMP || proto == NP_PROTO_ICMPV6)
+		return cfg_to_icmp;
+	return cfg_to_other;
+}
+
+/*
+ * An np_ct entry exists.  Returns TC_ACT_OK / TC_ACT_SHOT, or NP_CT_AGAIN
+ * when the entry is to be ignored (it has been deleted).  This is the fast
+ * path: for a current entry it is a few compares and at most two stores.
+ */
+static __always_inline int np_ct_hit(struct __sk_buff *skb, struct np_ctx *c,
+				     struct np_ct_val *ct)
+{
+	__u8 flags = c->p.tcp_flags;
+	__u8 state = ct->state;
+	int tcp = c->key.proto == NP_PROTO_TCP;
+	int fwd = c->dir == ct->origin;
+
+	/* A fresh SYN on a closed connection (port reuse) is a new
+	 * connection and must be judged as one, whichever side sends it. */
+	if (c->now - ct->last_seen > np_ct_timeout(c->key.proto, state) ||
+	    (tcp && np_tcp_fresh_syn(flags) && np_tcp_closing(state))) {
+		bpf_map_delete_elem(&np_ct, &c->key);
+		return NP_CT_AGAIN;
+	}
+
+	if (ct->gen != c->gen) {
+		/* Policy changed since the verdict: re-judge the direction
+		 * the connection was opened in, towards its server port. */
+		struct np_res r;
+		__u8 origin = ct->origin & 1;
+		__u16 dport = origin == NP_DIR_EGRESS ? c->key.remote_port : c->key.local_port;
+
+		np_judge_new(origin, &c->key, dport, &r);
+		if (r.verdict == NP_VERDICT_DENY) {
+			/* The event names the rule that used to allow it. */
+			r.cookie = ct->cookie;
+			bpf_map_delete_elem(&np_ct, &c->key);
+			np_emit(skb, c, &r, NP_EV_CUT);
+			return TC_ACT_SHOT;
+		}
+		ct->gen = c->gen;
+		ct->cookie = r.cookie;
+		ct->verdict = r.verdict;
+		ct->reason = r.reason;
+		ct->ep_id = r.ep_id;
+	}
+
+	if (!fwd)
+		state |= NP_TCP_SEEN_REPLY;
+	if (tcp)
+		state |= np_tcp_bits(flags, fwd);
+	/* Write only what changed: most packets change nothing, and an
+	 * untouched entry keeps its cache line clean across CPUs. */
+	if (state != ct->state)
+		ct->state = state;
+	if (ct->last_seen != c->now)
+		ct->last_seen = c->now;
+	return TC_ACT_OK;
+}
+
+/*
+ * No usable np_ct entry: consult the deny cache, judge, try the TCP reply
+ * pickup, record the outcome.  Not inlined: the slow path.
+ */
+static __noinline int np_ct_miss(struct __sk_buff *skb, struct np_ctx *c)
+{
+	struct np_ct_val v = {};
+	struct np_ct_val *d;
+	struct np_res r;
+	__u8 dir = c->dir & 1;
+	__u8 origin = dir;
+	__u8 state = 0;
+	int tcp = c->key.proto == NP_PROTO_TCP;
+
+	d = bpf_map_lookup_elem(&np_ct_deny, &c->key);
+	if (d) {
+		/* Recently denied in this direction under the current policy:
+		 * drop without judging and without another event. */
+		if (d->origin == dir && d->gen == c->gen && c->now - d->last_seen <= cfg_to_deny)
+			return TC_ACT_SHOT;
+	}
+
+	np_judge_new(dir, &c->key, c->p.dport, &r);
+	if (tcp)
+		state = np_tcp_bits(c->p.tcp_flags, 1);
+
+	/* A TCP packet that is not a fresh SYN cannot open a connection, but
+	 * it may belong to one the peer opened and we forgot (LRU eviction,
+	 * agent restart).  Accept it if the opposite direction, towards our
+	 * side's port, would be allowed: that opens nothing new. */
+	if (tcp && r.verdict != NP_VERDICT_ALLOW && !np_tcp_fresh_syn(c->p.tcp_flags)) {
+		struct np_res rr;
+		__u8 odir = dir ^ 1;
+		__u16 dport = dir == NP_DIR_EGRESS ? c->key.local_port : c->key.remote_port;
+
+		np_judge_new(odir, &c->key, dport, &rr);
+		if (rr.verdict != NP_VERDICT_DENY) {
+			r = rr;
+			if (r.verdict == NP_VERDICT_ALLOW)
+				r.reason = NP_REASON_REPLY;
+			origin = odir;
+			state = NP_TCP_SEEN_REPLY | np_tcp_bits(c->p.tcp_flags, 0);
+		}
+	}
+
+	v.last_seen = c->now;
+	v.created = c->now;
+	v.gen = c->gen;
+	v.cookie = r.cookie;
+	v.origin = origin;
+	v.verdict = r.verdict;
+	v.reason = r.reason;
+	v.state = state;
+	v.ep_id = r.ep_id;
+
+	if (r.verdict == NP_VERDICT_DENY) {
+		bpf_map_update_elem(&np_ct_deny, &c->key, &v, BPF_ANY);
+		np_emit(skb, c, &r, NP_EV_DENY);
+		return TC_ACT_SHOT;
+	}
+	/* If the table is full the LRU evicts; if the update still fails the
+	 * packet passes anyway and the next one is judged again. */
+	bpf_map_update_elem(&np_ct, &c->key, &v, BPF_ANY);
+	np_emit(skb, c, &r, NP_EV_NEW);
+	return TC_ACT_OK;
+}
+
+#endif /* NP_CONNTRACK_H */

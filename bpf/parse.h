@@ -1,0 +1,271 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/*
+ * Packet parsing for the TC programs, with a header cursor in the style of
+ * xdp-tools: every step checks its header against data_end before reading.
+ *
+ * np_parse() reduces a frame to what policy needs (struct np_pkt): addresses
+ * (IPv4 as ::ffff:a.b.c.d), protocol, ports, TCP flags and fragment info.
+ * It is a separate (non-inlined) BPF function on purpose: the verifier then
+ * explores the many header layouts (IPv4 options, up to 8 IPv6 extension
+ * headers) inside it once, and the caller continues from a handful of
+ * states holding plain scalars instead of one state per packet-pointer
+ * offset.  It never calls helpers that move packet data, so it is safe as a
+ * subprogram on 5.10.
+ */
+#ifndef NP_PARSE_H
+#define NP_PARSE_H
+
+/* vmlinux.h carries types, not macros. */
+#define ETH_P_IP 0x0800
+#define ETH_P_IPV6 0x86DD
+#define ETH_P_8021Q 0x8100
+#define ETH_P_8021AD 0x88A8
+
+#define NP_IP_MF 0x2000
+#define NP_IP_OFFSET 0x1FFF
+
+#define NP_IPPROTO_HOPOPTS 0
+#define NP_IPPROTO_ROUTING 43
+#define NP_IPPROTO_FRAGMENT 44
+#define NP_IPPROTO_ESP 50
+#define NP_IPPROTO_AH 51
+#define NP_IPPROTO_NONE 59
+#define NP_IPPROTO_DSTOPTS 60
+
+/* More extension headers than this: we refuse to guess where L4 starts. */
+#define NP_IPV6_MAX_EXT 8
+
+#define NP_TCP_FLAG_FIN 0x01
+#define NP_TCP_FLAG_SYN 0x02
+#define NP_TCP_FLAG_RST 0x04
+#define NP_TCP_FLAG_ACK 0x10
+
+#define NP_ICMP_ECHOREPLY 0
+#define NP_ICMP_ECHO 8
+#define NP_ICMPV6_ECHO 128
+#define NP_ICMPV6_ECHOREPLY 129
+#define NP_ICMPV6_ND_FIRST 133 /* router solicitation */
+#define NP_ICMPV6_ND_LAST 137  /* redirect */
+
+enum np_frag_kind {
+	NP_FRAG_NONE = 0,
+	NP_FRAG_FIRST = 1, /* offset 0, more fragments: carries the L4 header */
+	NP_FRAG_LATER = 2, /* offset > 0: no L4 header */
+};
+
+enum np_parse_rc {
+	NP_PARSE_OK = 0,   /* IP packet; struct np_pkt filled in */
+	NP_PARSE_PASS = 1, /* not ours to judge: non-IP (ARP), neighbour discovery */
+	NP_PARSE_TRUNC = 2, /* a header ends past the linear data */
+	NP_PARSE_BAD = 3,  /* invalid header */
+};
+
+struct np_pkt {
+	struct np_addr src;
+	struct np_addr dst;
+	__u32 frag_id;  /* IPv4: 16-bit id; IPv6: 32-bit id */
+	__u16 sport;    /* network order; ICMP echo: identifier */
+	__u16 dport;    /* network order; ICMP echo: identifier */
+	__u8 proto;
+	__u8 tcp_flags;
+	__u8 frag;      /* enum np_frag_kind */
+	__u8 pad;
+} __attribute__((aligned(8)));
+
+struct hdr_cursor {
+	void *pos;
+};
+
+static __always_inline void np_addr_from_v4(struct np_addr *a, __be32 ip)
+{
+	/* struct np_pkt is 8-aligned and the addresses sit at 0 and 16, so
+	 * word stores are aligned. */
+	__u32 *w = (__u32 *)a;
+
+	w[0] = 0;
+	w[1] = 0;
+	w[2] = bpf_htonl(0x0000ffff);
+	w[3] = ip;
+}
+
+static __always_inline int np_parse_ipv4(struct hdr_cursor *nh, void *data_end,
+					 struct np_pkt *p)
+{
+	struct iphdr *iph = nh->pos;
+	__u8 vihl;
+	__u32 hlen;
+	__u16 frag_off;
+
+	if ((void *)(iph + 1) > data_end)
+		return NP_PARSE_TRUNC;
+	/* Read version/ihl as one byte: bitfield order is an ABI detail. */
+	vihl = *(__u8 *)iph;
+	if ((vihl >> 4) != 4 || (vihl & 0xf) < 5)
+		return NP_PARSE_BAD;
+	hlen = (vihl & 0xf) * 4;
+	/* Options are skipped, never interpreted: only their length matters. */
+	if (nh->pos + hlen > data_end)
+		return NP_PARSE_TRUNC;
+	nh->pos += hlen;
+
+	np_addr_from_v4(&p->src, iph->saddr);
+	np_addr_from_v4(&p->dst, iph->daddr);
+	p->proto = iph->protocol;
+
+	frag_off = bpf_ntohs(iph->frag_off);
+	if (frag_off & NP_IP_OFFSET)
+		p->frag = NP_FRAG_LATER;
+	else if (frag_off & NP_IP_MF)
+		p->frag = NP_FRAG_FIRST;
+	p->frag_id = bpf_ntohs(iph->id);
+	return NP_PARSE_OK;
+}
+
+static __always_inline int np_ipv6_is_ext(__u8 nexthdr)
+{
+	return nexthdr == NP_IPPROTO_HOPOPTS || nexthdr == NP_IPPROTO_ROUTING ||
+	       nexthdr == NP_IPPROTO_FRAGMENT || nexthdr == NP_IPPROTO_AH ||
+	       nexthdr == NP_IPPROTO_DSTOPTS;
+}
+
+static __always_inline int np_parse_ipv6(struct hdr_cursor *nh, void *data_end,
+					 struct np_pkt *p)
+{
+	struct ipv6hdr *ip6h = nh->pos;
+	__u8 nexthdr;
+	int i;
+
+	if ((void *)(ip6h + 1) > data_end)
+		return NP_PARSE_TRUNC;
+	if ((*(__u8 *)ip6h >> 4) != 6)
+		return NP_PARSE_BAD;
+	__builtin_memcpy(&p->src, &ip6h->saddr, sizeof(p->src));
+	__builtin_memcpy(&p->dst, &ip6h->daddr, sizeof(p->dst));
+	nexthdr = ip6h->nexthdr;
+	nh->pos = ip6h + 1;
+
+	/* Walk extension headers until an upper-layer protocol.  ESP (50) and
+	 * no-next-header (59) are not extension headers here: they end the walk
+	 * and are treated as L4 protocols without ports. */
+	for (i = 0; i < NP_IPV6_MAX_EXT; i++) {
+		__u8 *h = nh->pos;
+		__u32 len;
+
+		if (!np_ipv6_is_ext(nexthdr))
+			break;
+		/* Every extension header is at least 8 bytes long. */
+		if ((void *)(h + 8) > data_end)
+			return NP_PARSE_TRUNC;
+		if (nexthdr == NP_IPPROTO_FRAGMENT) {
+			__u16 frag_off = bpf_ntohs(*(__be16 *)(h + 2));
+
+			if (frag_off & 0xFFF8)
+				p->frag = NP_FRAG_LATER;
+			else if (frag_off & 1)
+				p->frag = NP_FRAG_FIRST;
+			p->frag_id = bpf_ntohl(*(__be32 *)(h + 4));
+			len = 8;
+		} else if (nexthdr == NP_IPPROTO_AH) {
+			len = ((__u32)h[1] + 2) * 4;
+		} else {
+			len = ((__u32)h[1] + 1) * 8;
+		}
+		nexthdr = h[0];
+		nh->pos = h + len;
+		/* Nothing after a later fragment's header is an L4 header. */
+		if (p->frag == NP_FRAG_LATER)
+			break;
+	}
+	if (p->frag != NP_FRAG_LATER && np_ipv6_is_ext(nexthdr))
+		return NP_PARSE_BAD;
+	p->proto = nexthdr;
+	return NP_PARSE_OK;
+}
+
+static __always_inline int np_parse_l4(struct hdr_cursor *nh, void *data_end,
+				       struct np_pkt *p)
+{
+	__u8 *l4 = nh->pos;
+	__u8 type;
+
+	switch (p->proto) {
+	case NP_PROTO_TCP:
+		/* Ports and the flags byte (offset 13). */
+		if ((void *)(l4 + 14) > data_end)
+			return NP_PARSE_TRUNC;
+		p->sport = *(__u16 *)l4;
+		p->dport = *(__u16 *)(l4 + 2);
+		p->tcp_flags = l4[13];
+		return NP_PARSE_OK;
+	case NP_PROTO_UDP:
+	case NP_PROTO_SCTP:
+		if ((void *)(l4 + 4) > data_end)
+			return NP_PARSE_TRUNC;
+		p->sport = *(__u16 *)l4;
+		p->dport = *(__u16 *)(l4 + 2);
+		return NP_PARSE_OK;
+	case NP_PROTO_ICMP:
+	case NP_PROTO_ICMPV6:
+		if ((void *)(l4 + 4) > data_end)
+			return NP_PARSE_TRUNC;
+		type = l4[0];
+		if (p->proto == NP_PROTO_ICMPV6 && type >= NP_ICMPV6_ND_FIRST &&
+		    type <= NP_ICMPV6_ND_LAST)
+			return NP_PARSE_PASS;
+		if ((p->proto == NP_PROTO_ICMP &&
+		     (type == NP_ICMP_ECHO || type == NP_ICMP_ECHOREPLY)) ||
+		    (p->proto == NP_PROTO_ICMPV6 &&
+		     (type == NP_ICMPV6_ECHO || type == NP_ICMPV6_ECHOREPLY))) {
+			/* The identifier on both sides: request and reply
+			 * then share one conntrack key. */
+			if ((void *)(l4 + 8) > data_end)
+				return NP_PARSE_TRUNC;
+			p->sport = *(__u16 *)(l4 + 4);
+			p->dport = p->sport;
+		}
+		return NP_PARSE_OK;
+	default:
+		/* No ports we know of (ESP, GRE, ...): ports stay 0. */
+		return NP_PARSE_OK;
+	}
+}
+
+/* Fill *p (zeroed by the caller) from the frame at skb->data. */
+static __noinline int np_parse(struct __sk_buff *skb, struct np_pkt *p)
+{
+	void *data_end = (void *)(long)skb->data_end;
+	struct hdr_cursor nh = { .pos = (void *)(long)skb->data };
+	struct ethhdr *eth = nh.pos;
+	__u16 h_proto;
+	int rc;
+
+	if ((void *)(eth + 1) > data_end)
+		return NP_PARSE_TRUNC;
+	nh.pos = eth + 1;
+	h_proto = eth->h_proto;
+	/* One in-band VLAN tag (usually the tag is offloaded to skb metadata
+	 * and never seen here). */
+	if (h_proto == bpf_htons(ETH_P_8021Q) || h_proto == bpf_htons(ETH_P_8021AD)) {
+		struct vlan_hdr *vh = nh.pos;
+
+		if ((void *)(vh + 1) > data_end)
+			return NP_PARSE_TRUNC;
+		h_proto = vh->h_vlan_encapsulated_proto;
+		nh.pos = vh + 1;
+	}
+
+	if (h_proto == bpf_htons(ETH_P_IP))
+		rc = np_parse_ipv4(&nh, data_end, p);
+	else if (h_proto == bpf_htons(ETH_P_IPV6))
+		rc = np_parse_ipv6(&nh, data_end, p);
+	else
+		return NP_PARSE_PASS;
+	if (rc != NP_PARSE_OK)
+		return rc;
+	/* A later fragment has no L4 header: its ports come from np_frags. */
+	if (p->frag == NP_FRAG_LATER)
+		return NP_PARSE_OK;
+	return np_parse_l4(&nh, data_end, p);
+}
+
+#endif /* NP_PARSE_H */
