@@ -128,86 +128,42 @@ static __always_inline int np_ipv6_is_ext(__u8 nexthdr)
 	       nexthdr == NP_IPPROTO_DSTOPTS;
 }
 
-static __always_inline int np_parse_ipv6(struct hdr_cursor *nh, void *data_end,
-					 struct np_pkt *p)
+/* Bytes of the L4 header we read: ports (and TCP flags at byte 13; the
+ * ICMP echo identifier at bytes 4-5).  Every ICMP message has 8 bytes. */
+static __always_inline __u32 np_l4_need(__u8 proto)
 {
-	struct ipv6hdr *ip6h = nh->pos;
-	__u8 nexthdr;
-	int i;
-
-	if ((void *)(ip6h + 1) > data_end)
-		return NP_PARSE_TRUNC;
-	if ((*(__u8 *)ip6h >> 4) != 6)
-		return NP_PARSE_BAD;
-	__builtin_memcpy(&p->src, &ip6h->saddr, sizeof(p->src));
-	__builtin_memcpy(&p->dst, &ip6h->daddr, sizeof(p->dst));
-	nexthdr = ip6h->nexthdr;
-	nh->pos = ip6h + 1;
-
-	/* Walk extension headers until an upper-layer protocol.  ESP (50) and
-	 * no-next-header (59) are not extension headers here: they end the walk
-	 * and are treated as L4 protocols without ports. */
-	for (i = 0; i < NP_IPV6_MAX_EXT; i++) {
-		__u8 *h = nh->pos;
-		__u32 len;
-
-		if (!np_ipv6_is_ext(nexthdr))
-			break;
-		/* Every extension header is at least 8 bytes long. */
-		if ((void *)(h + 8) > data_end)
-			return NP_PARSE_TRUNC;
-		if (nexthdr == NP_IPPROTO_FRAGMENT) {
-			__u16 frag_off = bpf_ntohs(*(__be16 *)(h + 2));
-
-			if (frag_off & 0xFFF8)
-				p->frag = NP_FRAG_LATER;
-			else if (frag_off & 1)
-				p->frag = NP_FRAG_FIRST;
-			p->frag_id = bpf_ntohl(*(__be32 *)(h + 4));
-			len = 8;
-		} else if (nexthdr == NP_IPPROTO_AH) {
-			len = ((__u32)h[1] + 2) * 4;
-		} else {
-			len = ((__u32)h[1] + 1) * 8;
-		}
-		nexthdr = h[0];
-		nh->pos = h + len;
-		/* Nothing after a later fragment's header is an L4 header. */
-		if (p->frag == NP_FRAG_LATER)
-			break;
+	switch (proto) {
+	case NP_PROTO_TCP:
+		return 14;
+	case NP_PROTO_UDP:
+	case NP_PROTO_SCTP:
+		return 4;
+	case NP_PROTO_ICMP:
+	case NP_PROTO_ICMPV6:
+		return 8;
+	default:
+		return 0; /* no ports we know of (ESP, GRE, ...) */
 	}
-	if (p->frag != NP_FRAG_LATER && np_ipv6_is_ext(nexthdr))
-		return NP_PARSE_BAD;
-	p->proto = nexthdr;
-	return NP_PARSE_OK;
 }
 
-static __always_inline int np_parse_l4(struct hdr_cursor *nh, void *data_end,
-				       struct np_pkt *p)
+/* Decode ports/flags from the first np_l4_need(p->proto) bytes of L4. */
+static __always_inline int np_parse_l4(const __u8 *l4, struct np_pkt *p)
 {
-	__u8 *l4 = nh->pos;
 	__u8 type;
 
 	switch (p->proto) {
 	case NP_PROTO_TCP:
-		/* Ports and the flags byte (offset 13). */
-		if ((void *)(l4 + 14) > data_end)
-			return NP_PARSE_TRUNC;
-		p->sport = *(__u16 *)l4;
-		p->dport = *(__u16 *)(l4 + 2);
+		p->sport = *(const __u16 *)l4;
+		p->dport = *(const __u16 *)(l4 + 2);
 		p->tcp_flags = l4[13];
 		return NP_PARSE_OK;
 	case NP_PROTO_UDP:
 	case NP_PROTO_SCTP:
-		if ((void *)(l4 + 4) > data_end)
-			return NP_PARSE_TRUNC;
-		p->sport = *(__u16 *)l4;
-		p->dport = *(__u16 *)(l4 + 2);
+		p->sport = *(const __u16 *)l4;
+		p->dport = *(const __u16 *)(l4 + 2);
 		return NP_PARSE_OK;
 	case NP_PROTO_ICMP:
 	case NP_PROTO_ICMPV6:
-		if ((void *)(l4 + 4) > data_end)
-			return NP_PARSE_TRUNC;
 		type = l4[0];
 		if (p->proto == NP_PROTO_ICMPV6 && type >= NP_ICMPV6_ND_FIRST &&
 		    type <= NP_ICMPV6_ND_LAST)
@@ -218,16 +174,89 @@ static __always_inline int np_parse_l4(struct hdr_cursor *nh, void *data_end,
 		     (type == NP_ICMPV6_ECHO || type == NP_ICMPV6_ECHOREPLY))) {
 			/* The identifier on both sides: request and reply
 			 * then share one conntrack key. */
-			if ((void *)(l4 + 8) > data_end)
-				return NP_PARSE_TRUNC;
-			p->sport = *(__u16 *)(l4 + 4);
+			p->sport = *(const __u16 *)(l4 + 4);
 			p->dport = p->sport;
 		}
 		return NP_PARSE_OK;
 	default:
-		/* No ports we know of (ESP, GRE, ...): ports stay 0. */
 		return NP_PARSE_OK;
 	}
+}
+
+/* Copy the L4 bytes we need from the linear packet data into buf. */
+static __always_inline int np_copy_l4(void *l4, void *data_end, __u32 need, __u8 *buf)
+{
+	if (need == 14) {
+		if (l4 + 14 > data_end)
+			return NP_PARSE_TRUNC;
+		__builtin_memcpy(buf, l4, 14);
+	} else if (need == 8) {
+		if (l4 + 8 > data_end)
+			return NP_PARSE_TRUNC;
+		__builtin_memcpy(buf, l4, 8);
+	} else if (need == 4) {
+		if (l4 + 4 > data_end)
+			return NP_PARSE_TRUNC;
+		__builtin_memcpy(buf, l4, 4);
+	}
+	return NP_PARSE_OK;
+}
+
+/*
+ * IPv6 extension headers, starting at byte offset off with header type
+ * nexthdr.  Rare, so they are read with bpf_skb_load_bytes() at a scalar
+ * offset instead of through packet pointers: a packet pointer advanced by
+ * up to 8 variable lengths gives the verifier one state per combination of
+ * header kinds (hundreds of thousands of instructions), a scalar offset
+ * that only feeds a helper argument gives it one state per iteration.  The
+ * helper also reads paged data, so no pull is needed here.
+ */
+static __always_inline int np_parse_ipv6_ext(struct __sk_buff *skb, __u32 off,
+					     __u8 nexthdr, struct np_pkt *p, __u8 *buf)
+{
+	__u8 h[8] __attribute__((aligned(8)));
+	__u32 need;
+	int i;
+
+	for (i = 0; i < NP_IPV6_MAX_EXT; i++) {
+		__u32 len;
+
+		if (!np_ipv6_is_ext(nexthdr))
+			break;
+		/* Every extension header is at least 8 bytes long. */
+		if (bpf_skb_load_bytes(skb, off, h, sizeof(h)) < 0)
+			return NP_PARSE_BAD;
+		if (nexthdr == NP_IPPROTO_FRAGMENT) {
+			__u16 frag_off = ((__u16)h[2] << 8) | h[3];
+
+			p->frag_id = ((__u32)h[4] << 24) | ((__u32)h[5] << 16) |
+				     ((__u32)h[6] << 8) | h[7];
+			if (frag_off & 0xFFF8) {
+				/* A later fragment: what follows is payload,
+				 * not an L4 header. */
+				p->frag = NP_FRAG_LATER;
+				p->proto = h[0];
+				return NP_PARSE_OK;
+			}
+			if (frag_off & 1)
+				p->frag = NP_FRAG_FIRST;
+			len = 8;
+		} else if (nexthdr == NP_IPPROTO_AH) {
+			len = ((__u32)h[1] + 2) * 4;
+		} else {
+			len = ((__u32)h[1] + 1) * 8;
+		}
+		nexthdr = h[0];
+		off += len;
+	}
+	/* More than NP_IPV6_MAX_EXT headers: we refuse to guess. */
+	if (np_ipv6_is_ext(nexthdr))
+		return NP_PARSE_BAD;
+	p->proto = nexthdr;
+	need = np_l4_need(nexthdr);
+	if (need && bpf_skb_load_bytes(skb, off, buf, need) < 0)
+		return NP_PARSE_BAD;
+	return np_parse_l4(buf, p);
 }
 
 /* Fill *p (zeroed by the caller) from the frame at skb->data. */
@@ -236,6 +265,9 @@ static __noinline int np_parse(struct __sk_buff *skb, struct np_pkt *p)
 	void *data_end = (void *)(long)skb->data_end;
 	struct hdr_cursor nh = { .pos = (void *)(long)skb->data };
 	struct ethhdr *eth = nh.pos;
+	/* Zeroed: the verifier cannot tie the bytes copied to the protocol. */
+	__u8 buf[16] __attribute__((aligned(8))) = {};
+	__u32 l3_off = sizeof(*eth);
 	__u16 h_proto;
 	int rc;
 
@@ -252,20 +284,37 @@ static __noinline int np_parse(struct __sk_buff *skb, struct np_pkt *p)
 			return NP_PARSE_TRUNC;
 		h_proto = vh->h_vlan_encapsulated_proto;
 		nh.pos = vh + 1;
+		l3_off += sizeof(*vh);
 	}
 
-	if (h_proto == bpf_htons(ETH_P_IP))
+	if (h_proto == bpf_htons(ETH_P_IP)) {
 		rc = np_parse_ipv4(&nh, data_end, p);
-	else if (h_proto == bpf_htons(ETH_P_IPV6))
-		rc = np_parse_ipv6(&nh, data_end, p);
-	else
+	} else if (h_proto == bpf_htons(ETH_P_IPV6)) {
+		struct ipv6hdr *ip6h = nh.pos;
+
+		if ((void *)(ip6h + 1) > data_end)
+			return NP_PARSE_TRUNC;
+		if ((*(__u8 *)ip6h >> 4) != 6)
+			return NP_PARSE_BAD;
+		__builtin_memcpy(&p->src, &ip6h->saddr, sizeof(p->src));
+		__builtin_memcpy(&p->dst, &ip6h->daddr, sizeof(p->dst));
+		p->proto = ip6h->nexthdr;
+		nh.pos = ip6h + 1;
+		if (np_ipv6_is_ext(p->proto))
+			return np_parse_ipv6_ext(skb, l3_off + sizeof(*ip6h), p->proto, p, buf);
+		rc = NP_PARSE_OK;
+	} else {
 		return NP_PARSE_PASS;
+	}
 	if (rc != NP_PARSE_OK)
 		return rc;
 	/* A later fragment has no L4 header: its ports come from np_frags. */
 	if (p->frag == NP_FRAG_LATER)
 		return NP_PARSE_OK;
-	return np_parse_l4(&nh, data_end, p);
+	rc = np_copy_l4(nh.pos, data_end, np_l4_need(p->proto), buf);
+	if (rc != NP_PARSE_OK)
+		return rc;
+	return np_parse_l4(buf, p);
 }
 
 #endif /* NP_PARSE_H */

@@ -46,7 +46,7 @@ static void put_escaped(FILE *f, const char *msg)
 static void vlog(enum np_log_level level, const char *fmt, va_list ap)
 {
 	char msg[4096];
-	char ts[40];
+	char ts[96];
 	struct timespec now;
 	struct tm tm;
 	size_t len;

@@ -114,7 +114,9 @@ struct np_policy {
 	char *name;
 	struct np_selector pod_sel;
 	bool types[NP_DIR_MAX]; /* policyTypes after API-server defaulting */
-	struct np_rule *rules[NP_DIR_MAX]; /* [NP_DIR_INGRESS] = ingress rules */
+	/* [NP_DIR_INGRESS] = ingress rules.  Rules are kept (and validated)
+	 * even when types[dir] is false; they then have no effect. */
+	struct np_rule *rules[NP_DIR_MAX];
 	size_t n_rules[NP_DIR_MAX];
 	bool audit;
 	char *source;
@@ -140,7 +142,9 @@ struct np_error {
  * *.json in it, sorted by name, not recursive) and append them to OBJS.
  * Accepts multi-document YAML, kind: List, and JSON.  Objects of other kinds
  * are ignored.  Unknown fields in the parts we read are an error, named with
- * their path.  On error returns -EINVAL (or -errno for I/O) with ERR filled,
+ * their path.  Two objects of the same kind, namespace and name (in this load,
+ * or one in this load and one already in OBJS) are an error naming both.
+ * On error returns -EINVAL (or -errno for I/O) with ERR filled,
  * and OBJS is left exactly as it was. */
 int np_objects_load_path(struct np_objects *objs, const char *path,
 			 struct np_error *err);

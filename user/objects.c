@@ -1206,11 +1206,15 @@ static int parse_meta(struct ctx *c, const json_t *doc, enum kind kind,
 		memset((out), 0, sizeof(*(out)));                              \
 	} while (0)
 
+/* Load one object (or list of objects).  Items of a typed list read from
+ * the API server (PodList...) carry no kind and apiVersion: they take
+ * DEF_KIND and DEF_API from the list. */
 static int load_doc(struct loader *ld, struct ctx *c, const json_t *doc,
-		    const char *desc, int depth)
+		    const char *desc, int depth, const char *def_kind,
+		    const char *def_api)
 {
 	const json_t *kind, *api, *items;
-	const char *k, *want_api;
+	const char *k, *want_api, *a;
 	enum kind kd;
 	int ret;
 
@@ -1222,11 +1226,23 @@ static int load_doc(struct loader *ld, struct ctx *c, const json_t *doc,
 			    "expected a Kubernetes object (a mapping with apiVersion and kind), got %s",
 			    type_name(doc));
 	kind = get(doc, "kind");
-	if (!kind)
+	if (kind) {
+		if ((ret = want_type(c, kind, "kind", JSON_STRING, "a string")) < 0)
+			return ret;
+		k = json_string_value(kind);
+	} else if (def_kind) {
+		k = def_kind;
+	} else {
 		return fail(c, "kind", "is required");
-	if ((ret = want_type(c, kind, "kind", JSON_STRING, "a string")) < 0)
-		return ret;
-	k = json_string_value(kind);
+	}
+	api = get(doc, "apiVersion");
+	if (api) {
+		if ((ret = want_type(c, api, "apiVersion", JSON_STRING, "a string")) < 0)
+			return ret;
+		a = json_string_value(api);
+	} else {
+		a = def_kind && strcmp(k, def_kind) == 0 ? def_api : NULL;
+	}
 	if (strcmp(k, "Namespace") == 0) {
 		kd = KIND_NAMESPACE;
 		want_api = "v1";
@@ -1245,26 +1261,30 @@ static int load_doc(struct loader *ld, struct ctx *c, const json_t *doc,
 		if (depth >= 4)
 			return fail(c, "items", "lists nested too deeply");
 		for (size_t i = 0; i < json_array_size(items); i++) {
-			char d[700];
+			char d[700], item_kind[64] = "";
+			size_t kl = strlen(k) - 4;
 
+			/* "PodList" -> "Pod"; "List" -> none */
+			if (kl > 0 && kl < sizeof(item_kind)) {
+				memcpy(item_kind, k, kl);
+				item_kind[kl] = '\0';
+			}
 			snprintf(d, sizeof(d), "%.500s items[%zu]", desc, i);
 			if ((ret = load_doc(ld, c, json_array_get(items, i), d,
-					    depth + 1)) < 0)
+					    depth + 1, *item_kind ? item_kind : NULL,
+					    a)) < 0)
 				return ret;
 		}
 		return 0;
 	} else {
 		return 0; /* other kinds are not our business */
 	}
-	api = get(doc, "apiVersion");
-	if (!api)
+	if (!a)
 		return fail(c, "apiVersion", "is required (%s for a %s)", want_api, k);
-	if ((ret = want_type(c, api, "apiVersion", JSON_STRING, "a string")) < 0)
-		return ret;
-	if (strcmp(json_string_value(api), want_api) != 0)
+	if (strcmp(a, want_api) != 0)
 		return fail(c, "apiVersion",
-			    "\"%s\" is not supported for a %s: expected %s",
-			    json_string_value(api), k, want_api);
+			    "\"%s\" is not supported for a %s: expected %s", a, k,
+			    want_api);
 
 	switch (kd) {
 	case KIND_NAMESPACE: {
@@ -1326,7 +1346,7 @@ static int load_buffer(struct loader *ld, const char *name, const char *buf,
 		char desc[32];
 
 		snprintf(desc, sizeof(desc), "document %zu", i + 1);
-		ret = load_doc(ld, &c, json_array_get(docs, i), desc, 0);
+		ret = load_doc(ld, &c, json_array_get(docs, i), desc, 0, NULL, NULL);
 		if (ret < 0)
 			break;
 	}

@@ -10,6 +10,7 @@
  */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <arpa/inet.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -21,6 +22,7 @@
 #include "compile.h"
 #include "loader.h"
 #include "log.h"
+#include "mapsize.h"
 #include "mapsync.h"
 #include "pkt.h"
 #include "verdict.h"
@@ -104,11 +106,13 @@ static void usage(FILE *f)
 		"                         (default IPv4 when both ends have one); probes may set \"ipFamily\"\n"
 		"      --node-ip IP       an address of the node (always allowed); repeatable\n"
 		"      --audit            load the datapath in audit mode (denials pass as AUDIT)\n"
+		"%s"
 		"  -h, --help             this text\n"
 		"\n"
 		"Output: one JSON line per probe, in order: the probe's fields plus \"verdict\"\n"
 		"(ALLOW, DENY or AUDIT) and \"egress\"/\"ingress\" details (verdict, reason, pod,\n"
-		"policy, rule, isolatedBy). Exit status: 0 every probe judged, 2 bad input, 1 failure.\n");
+		"policy, rule, isolatedBy). Exit status: 0 every probe judged, 2 bad input, 1 failure.\n",
+		np_map_size_help());
 }
 
 static int resolve_endpoint(struct vctx *v, const char *s, const char *family,
@@ -545,12 +549,9 @@ int np_setup_datapath_from_objects(struct np_datapath *dp, struct np_mapsync *sy
 	fds.fd[NP_SYNC_PEERS] = dp->map_peers;
 	fds.fd[NP_SYNC_PORTS] = dp->map_ports;
 	fds.state = dp->map_state;
-	limits[NP_SYNC_ENDPOINTS] = lopts->max_endpoints;
-	limits[NP_SYNC_IFACES] = lopts->max_ifaces;
-	limits[NP_SYNC_NODE_ADDRS] = lopts->max_node_addrs;
-	limits[NP_SYNC_PEERS] = lopts->max_peers;
-	limits[NP_SYNC_PORTS] = lopts->max_ports;
+	np_map_size_limits(lopts, limits, NULL);
 	np_mapsync_init(sync, &fds, limits);
+	np_map_size_limits(lopts, limits, sync->limit_option);
 	*sync_ready = true;
 	ret = np_mapsync_apply(sync, compiled, NULL, 0, &stats, &err);
 	if (ret) {
@@ -576,6 +577,7 @@ int np_verdict_main(int argc, char **argv)
 		{ "ip-family", required_argument, NULL, 'i' },
 		{ "node-ip", required_argument, NULL, 'n' },
 		{ "audit", no_argument, NULL, 'a' },
+		{ "map-size", required_argument, NULL, 'm' },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
 	};
@@ -639,6 +641,15 @@ int np_verdict_main(int argc, char **argv)
 		case 'a':
 			lopts.audit_all = true;
 			break;
+		case 'm': {
+			char msg[256];
+
+			if (np_map_size_parse(&lopts, optarg, msg, sizeof(msg))) {
+				np_err("%s", msg);
+				goto cleanup;
+			}
+			break;
+		}
 		case 'h':
 			usage(stdout);
 			ret = 0;

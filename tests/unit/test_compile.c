@@ -3,6 +3,7 @@
  * A small reference lookup over the compiled tables stands in for the
  * kernel's LPM tries (the BPF tests and the conformance suite check the real
  * programs). */
+#include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stdbool.h>
@@ -117,14 +118,14 @@ static const char *rule_name(const struct np_compiled *c, long cookie,
 
 #define PODS                                                                   \
 	"apiVersion: v1\nkind: Namespace\nmetadata: {name: x, labels: {ns: x}}\n" \
-	"---\napiVersion: v1\nkind: Namespace\nmetadata: {name: y, labels: {ns: y}}\n" \
+	"---\napiVersion: v1\nkind: Namespace\nmetadata: {name: 'y', labels: {ns: 'y'}}\n" \
 	"---\napiVersion: v1\nkind: Pod\nmetadata: {name: a, namespace: x, labels: {pod: a}}\n" \
 	"spec: {containers: [{name: c, ports: [{name: http, containerPort: 8080}, {name: dns, containerPort: 53, protocol: UDP}]}]}\n" \
 	"status: {podIP: 10.0.0.1}\n"                                          \
 	"---\napiVersion: v1\nkind: Pod\nmetadata: {name: b, namespace: x, labels: {pod: b}}\n" \
 	"spec: {containers: [{name: c, ports: [{name: http, containerPort: 9090}]}]}\n" \
 	"status: {podIP: 10.0.0.2}\n"                                          \
-	"---\napiVersion: v1\nkind: Pod\nmetadata: {name: c, namespace: y, labels: {pod: c}}\n" \
+	"---\napiVersion: v1\nkind: Pod\nmetadata: {name: c, namespace: 'y', labels: {pod: c}}\n" \
 	"spec: {containers: [{name: c}]}\n"                                    \
 	"status: {podIPs: [{ip: 10.0.1.3}, {ip: 'fd00::3'}]}\n"
 
@@ -175,7 +176,7 @@ static void test_egress_named_port_resolves_at_destination(void **state)
 
 	(void)state;
 	load(&f, PODS "---\napiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\n"
-		 "metadata: {name: out, namespace: y}\n"
+		 "metadata: {name: out, namespace: 'y'}\n"
 		 "spec: {podSelector: {}, policyTypes: [Egress], egress: [{to: [{namespaceSelector: {matchLabels: {ns: x}}}], ports: [{port: http}]}]}\n");
 	assert_true(judge(&f.c, "10.0.1.3", NP_DIR_EGRESS, "10.0.0.1", 6, 8080) > 0);
 	assert_true(judge(&f.c, "10.0.1.3", NP_DIR_EGRESS, "10.0.0.2", 6, 9090) > 0);
@@ -218,7 +219,7 @@ static void test_selectors_and_ipblock(void **state)
 	load(&f, PODS "---\napiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\n"
 		 "metadata: {name: p, namespace: x}\n"
 		 "spec:\n  podSelector: {matchLabels: {pod: a}}\n  ingress:\n"
-		 "  - from: [{namespaceSelector: {matchLabels: {ns: y}}, podSelector: {matchLabels: {pod: c}}}]\n"
+		 "  - from: [{namespaceSelector: {matchLabels: {ns: 'y'}}, podSelector: {matchLabels: {pod: c}}}]\n"
 		 "  - from: [{ipBlock: {cidr: 10.0.0.0/8, except: [10.0.1.0/24]}}]\n    ports: [{port: 22}]\n"
 		 "  - from: [{podSelector: {matchExpressions: [{key: pod, operator: NotIn, values: [a]}]}}]\n    ports: [{port: 23}]\n");
 	/* AND of namespace and pod selector */

@@ -1,0 +1,1123 @@
+// SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
+/*
+ * The real TC programs (bpf/netpol.bpf.c) under bpf_prog_test_run_opts,
+ * with maps filled by hand from include/netpol.h.  Each test checks the
+ * program's return code and what it recorded in np_ct / np_ct_deny.
+ *
+ * Under test_run the skb's device is loopback, so the egress program looks
+ * up np_ifaces[1]: pod A's interface.
+ *
+ * The policy used throughout:
+ *   pod A 10.0.0.1 / fd00::1  ep 7, ingress set 1, egress set 2, on ifindex 1
+ *   pod B 10.0.0.2            ep 8, not isolated
+ *   pod C 10.0.0.3            ep 9, ingress set 1 in audit mode
+ *   node  10.0.0.254 / fd00::fe
+ *   set 1: 10.1.0.0/16 except 10.1.5.0/24 and fd01::/64 -> class 10,
+ *          10.3.0.0/16 and fd03::/64 -> class 30
+ *   set 2: 10.2.0.0/16 and fd02::/64 -> class 20, 10.3.0.0/16, fd03::/64 -> class 30
+ *   class 10: TCP 80 (cookie 100), UDP 53 (101), TCP 8000-8003 (102)
+ *   class 20: TCP 443 (200), UDP 53 (201), SCTP 9999 (202)
+ *   class 30: everything, no ports (300)
+ */
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <arpa/inet.h>
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+#include <cmocka.h>
+
+#include "loader.h"
+#include "log.h"
+#include "netpol.h"
+#include "pkt.h"
+
+#define TC_ACT_OK 0
+#define TC_ACT_SHOT 2
+
+#define SYN 0x02
+#define ACK 0x10
+#define FIN 0x01
+#define RST 0x04
+
+#define V4(x1, x2, x3, x4) { .b = { 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, x1, x2, x3, x4 } }
+/* pfx::x */
+#define V6(pfx, x) { .b = { (pfx) >> 8, (pfx) & 0xff, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, (x) >> 8, (x) & 0xff } }
+#define LL6(x) { .b = { 0xfe, 0x80, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, x } }
+
+#define POD_A4 V4(10, 0, 0, 1)
+#define POD_A6 V6(0xfd00, 1)
+#define POD_B4 V4(10, 0, 0, 2)
+#define POD_C4 V4(10, 0, 0, 3)
+#define UNKNOWN4 V4(10, 0, 0, 99)
+#define NODE4 V4(10, 0, 0, 254)
+#define NODE6 V6(0xfd00, 0xfe)
+#define PEER_IN4 V4(10, 1, 2, 3)   /* class 10 for A's ingress */
+#define PEER_EXC4 V4(10, 1, 5, 7)  /* in the except block */
+#define PEER_EG4 V4(10, 2, 0, 9)   /* class 20 for A's egress */
+#define PEER_ANY4 V4(10, 3, 0, 5)  /* class 30 both ways */
+#define STRANGER4 V4(10, 9, 9, 9)  /* no class */
+#define PEER_IN6 V6(0xfd01, 5)
+#define PEER_EG6 V6(0xfd02, 9)
+#define PEER_ANY6 V6(0xfd03, 5)
+
+#define EP_A 7
+#define EP_B 8
+#define EP_C 9
+
+#define IN NP_DIR_INGRESS
+#define EG NP_DIR_EGRESS
+
+struct env {
+	struct np_datapath dp;
+	struct ring_buffer *rb;
+	struct np_flow_event ev[64];
+	int n_ev;
+};
+
+/* ---- helpers ------------------------------------------------------------ */
+
+static const struct np_addr a_pod_a4 = POD_A4, a_pod_a6 = POD_A6, a_pod_b4 = POD_B4,
+			    a_pod_c4 = POD_C4, a_node4 = NODE4, a_node6 = NODE6;
+
+static struct np_addr v4(uint8_t a, uint8_t b, uint8_t c, uint8_t d)
+{
+	struct np_addr x = V4(a, b, c, d);
+
+	return x;
+}
+
+static struct np_addr v6(uint16_t pfx)
+{
+	struct np_addr x = V6(pfx, 0);
+
+	return x;
+}
+
+static void put_endpoint(struct env *e, const struct np_addr *a, uint32_t ep_id,
+			 uint32_t set_in, uint32_t set_eg, uint32_t flags)
+{
+	struct np_endpoint v = { .ep_id = ep_id, .set_id = { set_in, set_eg }, .flags = flags };
+
+	assert_int_equal(bpf_map_update_elem(e->dp.map_endpoints, a, &v, BPF_ANY), 0);
+}
+
+/* addr_bits: prefix length in the 128-bit space (IPv4 /n is 96 + n). */
+static void put_peer(struct env *e, uint32_t set, struct np_addr a, uint32_t addr_bits,
+		     uint32_t class_id)
+{
+	struct np_peer_key k = { .prefixlen = 32 + addr_bits, .set_id = set };
+	struct np_peer_val v = { .class_id = class_id };
+
+	memcpy(k.addr, a.b, sizeof(k.addr));
+	assert_int_equal(bpf_map_update_elem(e->dp.map_peers, &k, &v, BPF_ANY), 0);
+}
+
+static struct np_port_key port_key(uint32_t class_id, uint8_t proto, uint16_t port,
+				   uint32_t prefixlen)
+{
+	struct np_port_key k = { .prefixlen = prefixlen, .class_id = class_id, .proto = proto };
+
+	k.port[0] = port >> 8;
+	k.port[1] = port & 0xff;
+	return k;
+}
+
+static void put_port(struct env *e, uint32_t class_id, uint8_t proto, uint16_t port,
+		     uint32_t prefixlen, uint32_t cookie)
+{
+	struct np_port_key k = port_key(class_id, proto, port, prefixlen);
+	struct np_port_val v = { .cookie = cookie };
+
+	assert_int_equal(bpf_map_update_elem(e->dp.map_ports, &k, &v, BPF_ANY), 0);
+}
+
+static void put_iface(struct env *e)
+{
+	struct np_iface ifc = { .ep_id = EP_A, .n_addrs = 2 };
+	uint32_t ifindex = 1;
+
+	ifc.addrs[0] = a_pod_a4;
+	ifc.addrs[1] = a_pod_a6;
+	assert_int_equal(bpf_map_update_elem(e->dp.map_ifaces, &ifindex, &ifc, BPF_ANY), 0);
+}
+
+static void put_policy(struct env *e)
+{
+	uint32_t one = 1;
+
+	put_endpoint(e, &a_pod_a4, EP_A, 1, 2, 0);
+	put_endpoint(e, &a_pod_a6, EP_A, 1, 2, 0);
+	put_endpoint(e, &a_pod_b4, EP_B, 0, 0, 0);
+	put_endpoint(e, &a_pod_c4, EP_C, 1, 0, NP_EP_AUDIT_INGRESS);
+	put_iface(e);
+	assert_int_equal(bpf_map_update_elem(e->dp.map_node_addrs, &a_node4, &one, BPF_ANY), 0);
+	assert_int_equal(bpf_map_update_elem(e->dp.map_node_addrs, &a_node6, &one, BPF_ANY), 0);
+
+	put_peer(e, 1, v4(10, 1, 0, 0), 96 + 16, 10);
+	put_peer(e, 1, v4(10, 1, 5, 0), 96 + 24, 0);
+	put_peer(e, 1, v6(0xfd01), 64, 10);
+	put_peer(e, 1, v4(10, 3, 0, 0), 96 + 16, 30);
+	put_peer(e, 1, v6(0xfd03), 64, 30);
+	put_peer(e, 2, v4(10, 2, 0, 0), 96 + 16, 20);
+	put_peer(e, 2, v6(0xfd02), 64, 20);
+	put_peer(e, 2, v4(10, 3, 0, 0), 96 + 16, 30);
+	put_peer(e, 2, v6(0xfd03), 64, 30);
+
+	put_port(e, 10, NP_PROTO_TCP, 80, NP_PORT_KEY_BITS_FULL, 100);
+	put_port(e, 10, NP_PROTO_UDP, 53, NP_PORT_KEY_BITS_FULL, 101);
+	put_port(e, 10, NP_PROTO_TCP, 8000, NP_PORT_KEY_BITS_PROTO + 14, 102);
+	put_port(e, 20, NP_PROTO_TCP, 443, NP_PORT_KEY_BITS_FULL, 200);
+	put_port(e, 20, NP_PROTO_UDP, 53, NP_PORT_KEY_BITS_FULL, 201);
+	put_port(e, 20, NP_PROTO_SCTP, 9999, NP_PORT_KEY_BITS_FULL, 202);
+	put_port(e, 30, 0, 0, NP_PORT_KEY_BITS_CLASS, 300);
+}
+
+static int on_event(void *ctx, void *data, size_t size)
+{
+	struct env *e = ctx;
+
+	assert_int_equal(size, sizeof(struct np_flow_event));
+	if (e->n_ev < (int)(sizeof(e->ev) / sizeof(e->ev[0])))
+		memcpy(&e->ev[e->n_ev++], data, sizeof(struct np_flow_event));
+	return 0;
+}
+
+/* Collect the events emitted so far into e->ev (replacing what was there). */
+static int drain_events(struct env *e)
+{
+	e->n_ev = 0;
+	assert_true(ring_buffer__consume(e->rb) >= 0);
+	return e->n_ev;
+}
+
+static int env_open(void **state, bool audit_all, bool deny_unknown)
+{
+	struct env *e = calloc(1, sizeof(*e));
+	struct np_load_opts o;
+
+	if (!e)
+		return -1;
+	np_load_opts_default(&o);
+	o.audit_all = audit_all;
+	o.deny_unknown = deny_unknown;
+	o.max_endpoints = o.max_ifaces = o.max_node_addrs = 256;
+	o.max_peers = o.max_ports = 1024;
+	o.max_ct = o.max_ct_deny = o.max_frags = 4096;
+	o.ringbuf_bytes = 256 * 1024;
+	if (np_datapath_load(&e->dp, &o)) {
+		free(e);
+		return -1;
+	}
+	e->rb = ring_buffer__new(e->dp.map_events, on_event, e, NULL);
+	if (!e->rb) {
+		np_datapath_close(&e->dp);
+		free(e);
+		return -1;
+	}
+	*state = e;
+	put_policy(e);
+	return 0;
+}
+
+static int setup_default(void **state) { return env_open(state, false, false); }
+static int setup_audit_all(void **state) { return env_open(state, true, false); }
+static int setup_deny_unknown(void **state) { return env_open(state, false, true); }
+
+static int teardown(void **state)
+{
+	struct env *e = *state;
+
+	ring_buffer__free(e->rb);
+	np_datapath_close(&e->dp);
+	free(e);
+	return 0;
+}
+
+static int build(const struct np_pkt_spec *s, uint8_t *buf, size_t cap)
+{
+	int len = np_pkt_build(s, buf, cap);
+
+	assert_true(len > 0);
+	return len;
+}
+
+static uint32_t run_raw(struct env *e, int dir, const uint8_t *pkt, int len)
+{
+	uint32_t ret = 0xdead;
+
+	assert_int_equal(np_prog_run(dir == EG ? e->dp.prog_egress : e->dp.prog_ingress, pkt,
+				     (size_t)len, &ret, 1, NULL),
+			 0);
+	return ret;
+}
+
+static uint32_t run(struct env *e, int dir, const struct np_pkt_spec *s)
+{
+	uint8_t buf[2048];
+	int len = build(s, buf, sizeof(buf));
+
+	return run_raw(e, dir, buf, len);
+}
+
+static int has_ports(uint8_t proto)
+{
+	return proto == NP_PROTO_TCP || proto == NP_PROTO_UDP || proto == NP_PROTO_SCTP;
+}
+
+/* The conntrack key the programs use for this packet seen in dir. */
+static struct np_ct_key key_of(const struct np_pkt_spec *s, int dir)
+{
+	struct np_ct_key k;
+	uint16_t sp = 0, dp = 0;
+
+	memset(&k, 0, sizeof(k));
+	if (has_ports(s->proto)) {
+		sp = htons(s->sport);
+		dp = htons(s->dport);
+	} else if ((s->proto == NP_PROTO_ICMP && (s->icmp_type == 8 || s->icmp_type == 0)) ||
+		   (s->proto == NP_PROTO_ICMPV6 && (s->icmp_type == 128 || s->icmp_type == 129))) {
+		sp = dp = htons(s->sport);
+	}
+	if (dir == EG) {
+		k.local = s->src;
+		k.remote = s->dst;
+		k.local_port = sp;
+		k.remote_port = dp;
+	} else {
+		k.local = s->dst;
+		k.remote = s->src;
+		k.local_port = dp;
+		k.remote_port = sp;
+	}
+	k.proto = s->proto;
+	return k;
+}
+
+static int ct_get(int map_fd, const struct np_pkt_spec *s, int dir, struct np_ct_val *v)
+{
+	struct np_ct_key k = key_of(s, dir);
+
+	return bpf_map_lookup_elem(map_fd, &k, v) == 0 ? 0 : -errno;
+}
+
+static void ct_put(int map_fd, const struct np_pkt_spec *s, int dir, const struct np_ct_val *v)
+{
+	struct np_ct_key k = key_of(s, dir);
+
+	assert_int_equal(bpf_map_update_elem(map_fd, &k, v, BPF_ANY), 0);
+}
+
+static int map_count(int fd, size_t key_size)
+{
+	uint8_t key[64], next[64];
+	void *prev = NULL;
+	int n = 0;
+
+	assert_true(key_size <= sizeof(key));
+	while (bpf_map_get_next_key(fd, prev, next) == 0) {
+		n++;
+		memcpy(key, next, key_size);
+		prev = key;
+	}
+	return n;
+}
+
+static void map_clear(int fd, size_t key_size)
+{
+	uint8_t key[64];
+
+	assert_true(key_size <= sizeof(key));
+	while (bpf_map_get_next_key(fd, NULL, key) == 0)
+		assert_int_equal(bpf_map_delete_elem(fd, key), 0);
+}
+
+static void clear_state(struct env *e)
+{
+	map_clear(e->dp.map_ct, sizeof(struct np_ct_key));
+	map_clear(e->dp.map_ct_deny, sizeof(struct np_ct_key));
+	map_clear(e->dp.map_frags, sizeof(struct np_frag_key));
+	drain_events(e);
+}
+
+static void assert_ct(struct env *e, const struct np_pkt_spec *s, int dir, uint8_t verdict,
+		      uint8_t reason, uint8_t origin, uint32_t cookie)
+{
+	struct np_ct_val v;
+	uint32_t gen;
+
+	assert_int_equal(ct_get(e->dp.map_ct, s, dir, &v), 0);
+	assert_int_equal(v.verdict, verdict);
+	assert_int_equal(v.reason, reason);
+	assert_int_equal(v.origin, origin);
+	assert_int_equal(v.cookie, cookie);
+	assert_int_equal(np_datapath_gen(&e->dp, &gen), 0);
+	assert_int_equal(v.gen, gen);
+}
+
+static void assert_denied(struct env *e, const struct np_pkt_spec *s, int dir, uint8_t reason)
+{
+	struct np_ct_val v;
+
+	assert_int_equal(ct_get(e->dp.map_ct, s, dir, &v), -ENOENT);
+	assert_int_equal(ct_get(e->dp.map_ct_deny, s, dir, &v), 0);
+	assert_int_equal(v.verdict, NP_VERDICT_DENY);
+	assert_int_equal(v.reason, reason);
+	assert_int_equal(v.origin, dir);
+}
+
+static void assert_no_state(struct env *e)
+{
+	assert_int_equal(map_count(e->dp.map_ct, sizeof(struct np_ct_key)), 0);
+	assert_int_equal(map_count(e->dp.map_ct_deny, sizeof(struct np_ct_key)), 0);
+}
+
+/* ---- the fixture table: one packet, one verdict -------------------------- */
+
+enum where { NOWHERE, IN_CT, IN_DENY };
+
+struct dp_case {
+	const char *name;
+	int dir; /* which program: IN (np_pod_ingress) or EG (np_pod_egress) */
+	struct np_pkt_spec pkt;
+	uint32_t ret;
+	enum where where;
+	uint8_t verdict, reason;
+	uint32_t cookie;
+	uint32_t ep_id;
+};
+
+#define TCP4(s, sp, d, dp, fl) .src = s, .dst = d, .proto = NP_PROTO_TCP, .sport = sp, .dport = dp, .tcp_flags = fl
+
+static const struct dp_case cases[] = {
+	{ "v4 tcp allowed by rule", IN, { TCP4(PEER_IN4, 40000, POD_A4, 80, SYN) },
+	  TC_ACT_OK, IN_CT, NP_VERDICT_ALLOW, NP_REASON_POLICY, 100, EP_A },
+	{ "v4 tcp allowed by port range", IN, { TCP4(PEER_IN4, 40000, POD_A4, 8002, SYN) },
+	  TC_ACT_OK, IN_CT, NP_VERDICT_ALLOW, NP_REASON_POLICY, 102, EP_A },
+	{ "v4 tcp just outside the port range", IN, { TCP4(PEER_IN4, 40000, POD_A4, 8004, SYN) },
+	  TC_ACT_SHOT, IN_DENY, NP_VERDICT_DENY, NP_REASON_NO_RULE, 0, EP_A },
+	{ "v4 tcp port not allowed", IN, { TCP4(PEER_IN4, 40000, POD_A4, 81, SYN) },
+	  TC_ACT_SHOT, IN_DENY, NP_VERDICT_DENY, NP_REASON_NO_RULE, 0, EP_A },
+	{ "v4 tcp source not allowed", IN, { TCP4(STRANGER4, 40000, POD_A4, 80, SYN) },
+	  TC_ACT_SHOT, IN_DENY, NP_VERDICT_DENY, NP_REASON_NO_RULE, 0, EP_A },
+	{ "v4 tcp source in an except block", IN, { TCP4(PEER_EXC4, 40000, POD_A4, 80, SYN) },
+	  TC_ACT_SHOT, IN_DENY, NP_VERDICT_DENY, NP_REASON_NO_RULE, 0, EP_A },
+	{ "not isolated pod", IN, { TCP4(STRANGER4, 40000, POD_B4, 81, SYN) },
+	  TC_ACT_OK, IN_CT, NP_VERDICT_ALLOW, NP_REASON_NOT_ISOLATED, 0, EP_B },
+	{ "node to pod", IN, { TCP4(NODE4, 33000, POD_A4, 8080, SYN) },
+	  TC_ACT_OK, IN_CT, NP_VERDICT_ALLOW, NP_REASON_NODE, 0, EP_A },
+	{ "pod to node", EG, { TCP4(POD_A4, 40001, NODE4, 10250, SYN) },
+	  TC_ACT_OK, IN_CT, NP_VERDICT_ALLOW, NP_REASON_NODE, 0, EP_A },
+	{ "v6 node to pod", IN, { TCP4(NODE6, 33000, POD_A6, 8080, SYN) },
+	  TC_ACT_OK, IN_CT, NP_VERDICT_ALLOW, NP_REASON_NODE, 0, EP_A },
+	{ "egress allowed by rule", EG, { TCP4(POD_A4, 40002, PEER_EG4, 443, SYN) },
+	  TC_ACT_OK, IN_CT, NP_VERDICT_ALLOW, NP_REASON_POLICY, 200, EP_A },
+	{ "egress port not allowed", EG, { TCP4(POD_A4, 40002, PEER_EG4, 80, SYN) },
+	  TC_ACT_SHOT, IN_DENY, NP_VERDICT_DENY, NP_REASON_NO_RULE, 0, EP_A },
+	{ "egress peer not allowed", EG, { TCP4(POD_A4, 40002, PEER_IN4, 443, SYN) },
+	  TC_ACT_SHOT, IN_DENY, NP_VERDICT_DENY, NP_REASON_NO_RULE, 0, EP_A },
+	{ "v4 with 8 bytes of options, allowed port", IN,
+	  { TCP4(PEER_IN4, 40000, POD_A4, 80, SYN), .ip_opts_len = 8 },
+	  TC_ACT_OK, IN_CT, NP_VERDICT_ALLOW, NP_REASON_POLICY, 100, EP_A },
+	{ "v4 with 40 bytes of options, allowed port", IN,
+	  { TCP4(PEER_IN4, 40000, POD_A4, 80, SYN), .ip_opts_len = 40 },
+	  TC_ACT_OK, IN_CT, NP_VERDICT_ALLOW, NP_REASON_POLICY, 100, EP_A },
+	{ "v4 with 40 bytes of options, denied port", IN,
+	  { TCP4(PEER_IN4, 40000, POD_A4, 81, SYN), .ip_opts_len = 40 },
+	  TC_ACT_SHOT, IN_DENY, NP_VERDICT_DENY, NP_REASON_NO_RULE, 0, EP_A },
+	{ "v6 tcp allowed", IN, { TCP4(PEER_IN6, 40000, POD_A6, 80, SYN) },
+	  TC_ACT_OK, IN_CT, NP_VERDICT_ALLOW, NP_REASON_POLICY, 100, EP_A },
+	{ "v6 with 1 extension header", IN, { TCP4(PEER_IN6, 40000, POD_A6, 80, SYN), .n_v6_ext = 1 },
+	  TC_ACT_OK, IN_CT, NP_VERDICT_ALLOW, NP_REASON_POLICY, 100, EP_A },
+	{ "v6 with 2 extension headers", IN, { TCP4(PEER_IN6, 40000, POD_A6, 80, SYN), .n_v6_ext = 2 },
+	  TC_ACT_OK, IN_CT, NP_VERDICT_ALLOW, NP_REASON_POLICY, 100, EP_A },
+	{ "v6 with 3 extension headers", IN, { TCP4(PEER_IN6, 40000, POD_A6, 80, SYN), .n_v6_ext = 3 },
+	  TC_ACT_OK, IN_CT, NP_VERDICT_ALLOW, NP_REASON_POLICY, 100, EP_A },
+	{ "v6 with 3 extension headers, denied port", IN,
+	  { TCP4(PEER_IN6, 40000, POD_A6, 81, SYN), .n_v6_ext = 3 },
+	  TC_ACT_SHOT, IN_DENY, NP_VERDICT_DENY, NP_REASON_NO_RULE, 0, EP_A },
+	{ "v6 egress with 2 extension headers", EG,
+	  { TCP4(POD_A6, 40000, PEER_EG6, 443, SYN), .n_v6_ext = 2 },
+	  TC_ACT_OK, IN_CT, NP_VERDICT_ALLOW, NP_REASON_POLICY, 200, EP_A },
+	{ "v6 neighbour solicitation to the pod passes", IN,
+	  { .src = LL6(1), .dst = POD_A6, .proto = NP_PROTO_ICMPV6, .icmp_type = 135 },
+	  TC_ACT_OK, NOWHERE, 0, 0, 0, 0 },
+	{ "v6 neighbour advertisement from link-local passes", EG,
+	  { .src = LL6(2), .dst = LL6(1), .proto = NP_PROTO_ICMPV6, .icmp_type = 136 },
+	  TC_ACT_OK, NOWHERE, 0, 0, 0, 0 },
+	{ "v6 router solicitation passes", EG,
+	  { .src = LL6(2), .dst = LL6(1), .proto = NP_PROTO_ICMPV6, .icmp_type = 133, .n_v6_ext = 1 },
+	  TC_ACT_OK, NOWHERE, 0, 0, 0, 0 },
+	{ "udp ingress allowed", IN,
+	  { .src = PEER_IN4, .dst = POD_A4, .proto = NP_PROTO_UDP, .sport = 5353, .dport = 53 },
+	  TC_ACT_OK, IN_CT, NP_VERDICT_ALLOW, NP_REASON_POLICY, 101, EP_A },
+	{ "udp to a TCP-only port denied", IN,
+	  { .src = PEER_IN4, .dst = POD_A4, .proto = NP_PROTO_UDP, .sport = 5353, .dport = 80 },
+	  TC_ACT_SHOT, IN_DENY, NP_VERDICT_DENY, NP_REASON_NO_RULE, 0, EP_A },
+	{ "udp egress allowed", EG,
+	  { .src = POD_A4, .dst = PEER_EG4, .proto = NP_PROTO_UDP, .sport = 5353, .dport = 53 },
+	  TC_ACT_OK, IN_CT, NP_VERDICT_ALLOW, NP_REASON_POLICY, 201, EP_A },
+	{ "sctp not matched by a TCP rule", IN,
+	  { .src = PEER_IN4, .dst = POD_A4, .proto = NP_PROTO_SCTP, .sport = 40000, .dport = 80 },
+	  TC_ACT_SHOT, IN_DENY, NP_VERDICT_DENY, NP_REASON_NO_RULE, 0, EP_A },
+	{ "sctp egress allowed by an SCTP rule", EG,
+	  { .src = POD_A4, .dst = PEER_EG4, .proto = NP_PROTO_SCTP, .sport = 40000, .dport = 9999 },
+	  TC_ACT_OK, IN_CT, NP_VERDICT_ALLOW, NP_REASON_POLICY, 202, EP_A },
+	{ "icmp echo allowed by a rule without ports", EG,
+	  { .src = POD_A4, .dst = PEER_ANY4, .proto = NP_PROTO_ICMP, .icmp_type = 8, .sport = 77 },
+	  TC_ACT_OK, IN_CT, NP_VERDICT_ALLOW, NP_REASON_POLICY, 300, EP_A },
+	{ "icmp echo not allowed by port rules", EG,
+	  { .src = POD_A4, .dst = PEER_EG4, .proto = NP_PROTO_ICMP, .icmp_type = 8, .sport = 77 },
+	  TC_ACT_SHOT, IN_DENY, NP_VERDICT_DENY, NP_REASON_NO_RULE, 0, EP_A },
+	{ "icmpv6 echo allowed by a rule without ports", EG,
+	  { .src = POD_A6, .dst = PEER_ANY6, .proto = NP_PROTO_ICMPV6, .icmp_type = 128, .sport = 5 },
+	  TC_ACT_OK, IN_CT, NP_VERDICT_ALLOW, NP_REASON_POLICY, 300, EP_A },
+	{ "other protocol (GRE) allowed by a rule without ports", IN,
+	  { .src = PEER_ANY4, .dst = POD_A4, .proto = 47, .payload_len = 20 },
+	  TC_ACT_OK, IN_CT, NP_VERDICT_ALLOW, NP_REASON_POLICY, 300, EP_A },
+	{ "other protocol (GRE) not allowed by port rules", IN,
+	  { .src = PEER_IN4, .dst = POD_A4, .proto = 47, .payload_len = 20 },
+	  TC_ACT_SHOT, IN_DENY, NP_VERDICT_DENY, NP_REASON_NO_RULE, 0, EP_A },
+	{ "spoofed v4 source dropped", EG, { TCP4(POD_B4, 40000, PEER_EG4, 443, SYN) },
+	  TC_ACT_SHOT, NOWHERE, 0, 0, 0, 0 },
+	{ "spoofed v6 source dropped", EG, { TCP4(V6(0xfd00, 0x99), 40000, PEER_EG6, 443, SYN) },
+	  TC_ACT_SHOT, NOWHERE, 0, 0, 0, 0 },
+	{ "per-endpoint ingress audit passes a denial", IN, { TCP4(STRANGER4, 40000, POD_C4, 81, SYN) },
+	  TC_ACT_OK, IN_CT, NP_VERDICT_AUDIT, NP_REASON_NO_RULE, 0, EP_C },
+	{ "unknown endpoint passes by default", IN, { TCP4(STRANGER4, 40000, UNKNOWN4, 80, SYN) },
+	  TC_ACT_OK, IN_CT, NP_VERDICT_ALLOW, NP_REASON_UNKNOWN_POD, 0, 0 },
+	{ "tcp syn-ack without state: not the reply of anything allowed", IN,
+	  { TCP4(STRANGER4, 443, POD_A4, 40000, SYN | ACK) },
+	  TC_ACT_SHOT, IN_DENY, NP_VERDICT_DENY, NP_REASON_NO_RULE, 0, EP_A },
+};
+
+static void test_table(void **state)
+{
+	struct env *e = *state;
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		const struct dp_case *c = &cases[i];
+		struct np_ct_val v;
+		uint32_t ret;
+
+		clear_state(e);
+		print_message("  case: %s\n", c->name);
+		ret = run(e, c->dir, &c->pkt);
+		if (ret != c->ret)
+			fail_msg("case '%s': returned %u, expected %u", c->name, ret, c->ret);
+		switch (c->where) {
+		case NOWHERE:
+			assert_no_state(e);
+			break;
+		case IN_CT:
+			assert_ct(e, &c->pkt, c->dir, c->verdict, c->reason, c->dir, c->cookie);
+			assert_int_equal(ct_get(e->dp.map_ct, &c->pkt, c->dir, &v), 0);
+			assert_int_equal(v.ep_id, c->ep_id);
+			assert_int_equal(map_count(e->dp.map_ct_deny, sizeof(struct np_ct_key)), 0);
+			break;
+		case IN_DENY:
+			assert_denied(e, &c->pkt, c->dir, c->reason);
+			assert_int_equal(ct_get(e->dp.map_ct_deny, &c->pkt, c->dir, &v), 0);
+			assert_int_equal(v.ep_id, c->ep_id);
+			break;
+		}
+	}
+}
+
+/* ---- scenarios ----------------------------------------------------------- */
+
+static void test_reply_both_directions(void **state)
+{
+	struct env *e = *state;
+	struct np_pkt_spec syn = { TCP4(PEER_IN4, 40000, POD_A4, 80, SYN) };
+	struct np_pkt_spec synack = { TCP4(POD_A4, 80, PEER_IN4, 40000, SYN | ACK) };
+	struct np_pkt_spec esyn = { TCP4(POD_A4, 40010, PEER_EG4, 443, SYN) };
+	struct np_pkt_spec esynack = { TCP4(PEER_EG4, 443, POD_A4, 40010, SYN | ACK) };
+	struct np_pkt_spec ureq = { .src = POD_A4, .dst = PEER_EG4, .proto = NP_PROTO_UDP, .sport = 5000, .dport = 53 };
+	struct np_pkt_spec urep = { .src = PEER_EG4, .dst = POD_A4, .proto = NP_PROTO_UDP, .sport = 53, .dport = 5000 };
+	struct np_pkt_spec uother = urep;
+	struct np_ct_val v;
+
+	/* Ingress-opened: the pod's answer passes the egress program. */
+	assert_int_equal(run(e, IN, &syn), TC_ACT_OK);
+	assert_int_equal(run(e, EG, &synack), TC_ACT_OK);
+	assert_ct(e, &syn, IN, NP_VERDICT_ALLOW, NP_REASON_POLICY, IN, 100);
+	assert_int_equal(ct_get(e->dp.map_ct, &synack, EG, &v), 0); /* the same entry */
+	assert_int_equal(v.state, NP_TCP_SYN_ORIG | NP_TCP_SEEN_REPLY);
+
+	/* Egress-opened: the peer's answer passes the ingress program. */
+	assert_int_equal(run(e, EG, &esyn), TC_ACT_OK);
+	assert_int_equal(run(e, IN, &esynack), TC_ACT_OK);
+	assert_ct(e, &esyn, EG, NP_VERDICT_ALLOW, NP_REASON_POLICY, EG, 200);
+	assert_int_equal(ct_get(e->dp.map_ct, &esyn, EG, &v), 0);
+	assert_int_equal(v.state, NP_TCP_SYN_ORIG | NP_TCP_SEEN_REPLY);
+
+	/* UDP has no pickup: only conntrack lets the reply in. */
+	assert_int_equal(run(e, EG, &ureq), TC_ACT_OK);
+	assert_int_equal(run(e, IN, &urep), TC_ACT_OK);
+	assert_int_equal(ct_get(e->dp.map_ct, &ureq, EG, &v), 0);
+	assert_int_equal(v.state, NP_TCP_SEEN_REPLY);
+	uother.dport = 5001;
+	assert_int_equal(run(e, IN, &uother), TC_ACT_SHOT);
+	assert_int_equal(map_count(e->dp.map_ct, sizeof(struct np_ct_key)), 3);
+}
+
+static void test_tcp_pickup(void **state)
+{
+	struct env *e = *state;
+	/* Reply of a connection the pod opened to 10.2.0.9:443 (allowed). */
+	struct np_pkt_spec in_ack = { TCP4(PEER_EG4, 443, POD_A4, 40000, ACK) };
+	struct np_pkt_spec in_ack_bad = { TCP4(PEER_EG4, 444, POD_A4, 40000, ACK) };
+	struct np_pkt_spec eg_ack = { TCP4(POD_A4, 40000, PEER_EG4, 443, ACK) };
+	/* Reply of a connection 10.1.2.3 opened to the pod's port 80. */
+	struct np_pkt_spec eg_reply = { TCP4(POD_A4, 80, PEER_IN4, 40000, ACK | FIN) };
+	struct np_pkt_spec eg_reply_bad = { TCP4(POD_A4, 81, PEER_IN4, 40000, ACK) };
+	struct np_pkt_spec in_syn = { TCP4(PEER_EG4, 443, POD_A4, 40001, SYN) };
+	struct np_pkt_spec in_synack = { TCP4(PEER_EG4, 443, POD_A4, 40005, SYN | ACK) };
+	struct np_ct_val v;
+
+	assert_int_equal(run(e, IN, &in_ack), TC_ACT_OK);
+	assert_ct(e, &in_ack, IN, NP_VERDICT_ALLOW, NP_REASON_REPLY, EG, 200);
+	assert_int_equal(ct_get(e->dp.map_ct, &in_ack, IN, &v), 0);
+	assert_true(v.state & NP_TCP_SEEN_REPLY);
+	/* ... and the connection goes on both ways. */
+	assert_int_equal(run(e, EG, &eg_ack), TC_ACT_OK);
+	assert_int_equal(run(e, IN, &in_ack), TC_ACT_OK);
+
+	assert_int_equal(run(e, IN, &in_ack_bad), TC_ACT_SHOT);
+	assert_denied(e, &in_ack_bad, IN, NP_REASON_NO_RULE);
+
+	assert_int_equal(run(e, EG, &eg_reply), TC_ACT_OK);
+	assert_ct(e, &eg_reply, EG, NP_VERDICT_ALLOW, NP_REASON_REPLY, IN, 100);
+	assert_int_equal(ct_get(e->dp.map_ct, &eg_reply, EG, &v), 0);
+	assert_int_equal(v.state, NP_TCP_SEEN_REPLY | NP_TCP_FIN_REPLY);
+	assert_int_equal(run(e, EG, &eg_reply_bad), TC_ACT_SHOT);
+
+	/* A SYN is never a reply: it would open a connection. */
+	assert_int_equal(run(e, IN, &in_syn), TC_ACT_SHOT);
+	assert_denied(e, &in_syn, IN, NP_REASON_NO_RULE);
+	/* A SYN-ACK is (the answer to our SYN we lost track of). */
+	assert_int_equal(run(e, IN, &in_synack), TC_ACT_OK);
+	assert_ct(e, &in_synack, IN, NP_VERDICT_ALLOW, NP_REASON_REPLY, EG, 200);
+}
+
+static void test_fragments(void **state)
+{
+	struct env *e = *state;
+	struct np_pkt_spec first = { TCP4(PEER_IN4, 40000, POD_A4, 80, SYN), .frag = NP_PKT_FRAG_FIRST,
+				     .frag_id = 4242, .payload_len = 100 };
+	struct np_pkt_spec later = first, orphan, dfirst, dlater, six, six_later, six_orphan;
+	uint8_t buf[512];
+	int len;
+
+	later.frag = NP_PKT_FRAG_LATER;
+	later.payload_len = 60;
+	assert_int_equal(run(e, IN, &first), TC_ACT_OK);
+	assert_ct(e, &first, IN, NP_VERDICT_ALLOW, NP_REASON_POLICY, IN, 100);
+	assert_int_equal(run(e, IN, &later), TC_ACT_OK);
+	assert_int_equal(map_count(e->dp.map_ct, sizeof(struct np_ct_key)), 1);
+
+	/* A later fragment whose first fragment was never seen. */
+	orphan = later;
+	orphan.frag_id = 999;
+	assert_int_equal(run(e, IN, &orphan), TC_ACT_SHOT);
+	assert_int_equal(map_count(e->dp.map_ct, sizeof(struct np_ct_key)), 1);
+	assert_int_equal(map_count(e->dp.map_ct_deny, sizeof(struct np_ct_key)), 0);
+	assert_int_equal(drain_events(e), 2); /* NEW for the first fragment, DENY for the orphan */
+	assert_int_equal(e->ev[1].kind, NP_EV_DENY);
+	assert_int_equal(e->ev[1].reason, NP_REASON_FRAGMENT);
+
+	/* Fragments of a denied flow stay denied. */
+	dfirst = first;
+	dfirst.dport = 81;
+	dfirst.frag_id = 5000;
+	dlater = dfirst;
+	dlater.frag = NP_PKT_FRAG_LATER;
+	assert_int_equal(run(e, IN, &dfirst), TC_ACT_SHOT);
+	assert_denied(e, &dfirst, IN, NP_REASON_NO_RULE);
+	assert_int_equal(run(e, IN, &dlater), TC_ACT_SHOT);
+
+	/* A first fragment too short to hold the ports is malformed. */
+	len = build(&dfirst, buf, sizeof(buf));
+	assert_true(len > 14 + 20 + 10);
+	assert_int_equal(run_raw(e, IN, buf, 14 + 20 + 10), TC_ACT_SHOT);
+
+	/* IPv6: a fragment header after an extension header. */
+	six = (struct np_pkt_spec){ TCP4(PEER_IN6, 40000, POD_A6, 80, SYN), .n_v6_ext = 1,
+				    .frag = NP_PKT_FRAG_FIRST, .frag_id = 0x01020304, .payload_len = 64 };
+	six_later = six;
+	six_later.frag = NP_PKT_FRAG_LATER;
+	six_orphan = six_later;
+	six_orphan.frag_id = 7;
+	assert_int_equal(run(e, IN, &six), TC_ACT_OK);
+	assert_ct(e, &six, IN, NP_VERDICT_ALLOW, NP_REASON_POLICY, IN, 100);
+	assert_int_equal(run(e, IN, &six_later), TC_ACT_OK);
+	assert_int_equal(run(e, IN, &six_orphan), TC_ACT_SHOT);
+	six.dport = 81;
+	six.frag_id = 8;
+	six_later = six;
+	six_later.frag = NP_PKT_FRAG_LATER;
+	assert_int_equal(run(e, IN, &six), TC_ACT_SHOT);
+	assert_int_equal(run(e, IN, &six_later), TC_ACT_SHOT);
+}
+
+/* Insert an 802.1Q tag (VLAN 100) after the MAC addresses. */
+static int vlan_tag(const uint8_t *pkt, int len, uint8_t *out)
+{
+	memcpy(out, pkt, 12);
+	out[12] = 0x81;
+	out[13] = 0x00;
+	out[14] = 0x00;
+	out[15] = 0x64;
+	memcpy(out + 16, pkt + 12, (size_t)len - 12);
+	return len + 4;
+}
+
+static void test_malformed(void **state)
+{
+	struct env *e = *state;
+	struct np_pkt_spec tcp = { TCP4(PEER_IN4, 40000, POD_A4, 80, SYN) };
+	struct np_pkt_spec opts = tcp, v6 = { TCP4(PEER_IN6, 40000, POD_A6, 80, SYN), .n_v6_ext = 3 };
+	struct np_pkt_spec echo = { .src = PEER_ANY4, .dst = POD_A4, .proto = NP_PROTO_ICMP, .icmp_type = 8, .sport = 1 };
+	uint8_t buf[512], tagged[520], arp[42] = { 0 };
+	int len;
+
+	len = build(&tcp, buf, sizeof(buf));
+	/* test_run refuses untagged IP frames shorter than the IP header, so
+	 * the cut IP headers come with a VLAN tag. */
+	assert_int_equal(run_raw(e, IN, tagged, vlan_tag(buf, 14 + 10, tagged)), TC_ACT_SHOT);
+	assert_int_equal(run_raw(e, IN, buf, 14 + 20 + 10), TC_ACT_SHOT); /* TCP header cut */
+	buf[14] = 0x44;                                                  /* ihl 4 */
+	assert_int_equal(run_raw(e, IN, buf, len), TC_ACT_SHOT);
+	buf[14] = 0x65;                                                  /* version 6 in an IPv4 frame */
+	assert_int_equal(run_raw(e, IN, buf, len), TC_ACT_SHOT);
+
+	opts.ip_opts_len = 40;
+	len = build(&opts, buf, sizeof(buf));
+	assert_int_equal(run_raw(e, IN, buf, 14 + 40), TC_ACT_SHOT);      /* options cut */
+	assert_int_equal(run_raw(e, IN, buf, 14 + 60 + 10), TC_ACT_SHOT); /* TCP cut after options */
+
+	len = build(&v6, buf, sizeof(buf));
+	assert_int_equal(run_raw(e, IN, tagged, vlan_tag(buf, 14 + 30, tagged)), TC_ACT_SHOT);
+	assert_int_equal(run_raw(e, IN, buf, 14 + 40 + 8 + 4), TC_ACT_SHOT);  /* extension header cut */
+	assert_int_equal(run_raw(e, IN, buf, 14 + 40 + 48 + 10), TC_ACT_SHOT); /* TCP cut */
+
+	/* Nine extension headers: more than we walk. */
+	{
+		struct np_pkt_spec plain = { TCP4(PEER_IN6, 40000, POD_A6, 80, SYN) };
+		uint8_t big[512];
+		int n = build(&plain, buf, sizeof(buf));
+
+		memcpy(big, buf, 54);
+		big[14 + 6] = 60;
+		for (int i = 0; i < 9; i++) {
+			uint8_t *h = big + 54 + 8 * i;
+
+			memset(h, 0, 8);
+			h[0] = i == 8 ? NP_PROTO_TCP : 60;
+			h[2] = 1;
+			h[3] = 4;
+		}
+		memcpy(big + 54 + 72, buf + 54, (size_t)n - 54);
+		big[14 + 5] = (uint8_t)(n - 54 + 72);
+		assert_int_equal(run_raw(e, IN, big, n + 72), TC_ACT_SHOT);
+		/* The same with eight is fine. */
+		big[14 + 6] = 60;
+		memmove(big + 54, big + 62, (size_t)n - 54 + 64);
+		big[14 + 5] = (uint8_t)(n - 54 + 64);
+		assert_int_equal(run_raw(e, IN, big, n + 64), TC_ACT_OK);
+	}
+
+	len = build(&echo, buf, sizeof(buf));
+	assert_int_equal(run_raw(e, IN, buf, len - 4), TC_ACT_SHOT); /* ICMP header cut */
+
+	/* No IP: ARP and LLDP pass untouched. */
+	arp[12] = 0x08;
+	arp[13] = 0x06;
+	assert_int_equal(run_raw(e, IN, arp, sizeof(arp)), TC_ACT_OK);
+	assert_int_equal(run_raw(e, EG, arp, sizeof(arp)), TC_ACT_OK);
+	arp[12] = 0x88;
+	arp[13] = 0xcc;
+	assert_int_equal(run_raw(e, IN, arp, sizeof(arp)), TC_ACT_OK);
+
+	/* Only the unfragmented 8-extension-header packet left state. */
+	assert_int_equal(map_count(e->dp.map_ct, sizeof(struct np_ct_key)), 1);
+}
+
+static void test_vlan(void **state)
+{
+	struct env *e = *state;
+	struct np_pkt_spec ok = { TCP4(PEER_IN4, 40000, POD_A4, 80, SYN) };
+	struct np_pkt_spec bad = { TCP4(PEER_IN4, 40000, POD_A4, 81, SYN) };
+	const struct np_pkt_spec *specs[2] = { &ok, &bad };
+	uint8_t buf[512], tagged[520];
+
+	for (int i = 0; i < 2; i++) {
+		int len = build(specs[i], buf, sizeof(buf));
+
+		assert_int_equal(run_raw(e, IN, tagged, vlan_tag(buf, len, tagged)),
+				 i == 0 ? TC_ACT_OK : TC_ACT_SHOT);
+	}
+	/* A tagged frame with a cut TCP header. */
+	assert_int_equal(run_raw(e, IN, tagged, vlan_tag(buf, 14 + 20 + 6, tagged)), TC_ACT_SHOT);
+	assert_ct(e, &ok, IN, NP_VERDICT_ALLOW, NP_REASON_POLICY, IN, 100);
+	assert_denied(e, &bad, IN, NP_REASON_NO_RULE);
+}
+
+static void test_icmp_echo_reply(void **state)
+{
+	struct env *e = *state;
+	struct np_pkt_spec req = { .src = POD_A4, .dst = PEER_ANY4, .proto = NP_PROTO_ICMP, .icmp_type = 8, .sport = 77 };
+	struct np_pkt_spec rep = { .src = PEER_ANY4, .dst = POD_A4, .proto = NP_PROTO_ICMP, .icmp_type = 0, .sport = 77 };
+	struct np_pkt_spec in_req = { .src = PEER_IN4, .dst = POD_A4, .proto = NP_PROTO_ICMP, .icmp_type = 8, .sport = 88 };
+	struct np_pkt_spec stray = { .src = PEER_IN4, .dst = POD_A4, .proto = NP_PROTO_ICMP, .icmp_type = 0, .sport = 99 };
+	struct np_pkt_spec req6 = { .src = POD_A6, .dst = PEER_ANY6, .proto = NP_PROTO_ICMPV6, .icmp_type = 128, .sport = 5 };
+	struct np_pkt_spec rep6 = { .src = PEER_ANY6, .dst = POD_A6, .proto = NP_PROTO_ICMPV6, .icmp_type = 129, .sport = 5 };
+	struct np_ct_val v;
+
+	assert_int_equal(run(e, EG, &req), TC_ACT_OK);
+	assert_int_equal(run(e, IN, &rep), TC_ACT_OK);
+	assert_ct(e, &req, EG, NP_VERDICT_ALLOW, NP_REASON_POLICY, EG, 300);
+	assert_int_equal(ct_get(e->dp.map_ct, &rep, IN, &v), 0);
+	assert_true(v.state & NP_TCP_SEEN_REPLY);
+
+	/* Class 10 has only port rules: no ICMP. */
+	assert_int_equal(run(e, IN, &in_req), TC_ACT_SHOT);
+	assert_int_equal(run(e, IN, &stray), TC_ACT_SHOT);
+
+	assert_int_equal(run(e, EG, &req6), TC_ACT_OK);
+	assert_int_equal(run(e, IN, &rep6), TC_ACT_OK);
+	assert_ct(e, &req6, EG, NP_VERDICT_ALLOW, NP_REASON_POLICY, EG, 300);
+	assert_int_equal(map_count(e->dp.map_ct, sizeof(struct np_ct_key)), 2);
+}
+
+static void test_policy_change_cut(void **state)
+{
+	struct env *e = *state;
+	struct np_pkt_spec syn = { TCP4(PEER_IN4, 40000, POD_A4, 80, SYN) };
+	struct np_pkt_spec ack = { TCP4(PEER_IN4, 40000, POD_A4, 80, ACK) };
+	struct np_pkt_spec udp = { .src = PEER_IN4, .dst = POD_A4, .proto = NP_PROTO_UDP, .sport = 5353, .dport = 53 };
+	struct np_pkt_spec esyn = { TCP4(POD_A4, 40010, PEER_EG4, 443, SYN) };
+	struct np_pkt_spec ereply = { TCP4(PEER_EG4, 443, POD_A4, 40010, ACK) };
+	struct np_port_key k = port_key(10, NP_PROTO_TCP, 80, NP_PORT_KEY_BITS_FULL);
+	struct np_ct_val v;
+	uint32_t gen;
+
+	assert_int_equal(run(e, IN, &syn), TC_ACT_OK);
+	assert_int_equal(run(e, IN, &udp), TC_ACT_OK);
+	assert_int_equal(run(e, EG, &esyn), TC_ACT_OK);
+	assert_int_equal(drain_events(e), 3);
+	for (int i = 0; i < 3; i++)
+		assert_int_equal(e->ev[i].kind, NP_EV_NEW);
+
+	/* Same generation: a changed map alone does not touch conntrack. */
+	assert_int_equal(bpf_map_delete_elem(e->dp.map_ports, &k), 0);
+	assert_int_equal(run(e, IN, &ack), TC_ACT_OK);
+
+	assert_int_equal(np_datapath_bump_gen(&e->dp), 0);
+	assert_int_equal(np_datapath_gen(&e->dp, &gen), 0);
+	assert_int_equal(gen, 1);
+
+	/* TCP 80 no longer allowed: cut. */
+	assert_int_equal(run(e, IN, &ack), TC_ACT_SHOT);
+	assert_int_equal(ct_get(e->dp.map_ct, &ack, IN, &v), -ENOENT);
+	assert_int_equal(drain_events(e), 1);
+	assert_int_equal(e->ev[0].kind, NP_EV_CUT);
+	assert_int_equal(e->ev[0].verdict, NP_VERDICT_DENY);
+	assert_int_equal(e->ev[0].reason, NP_REASON_NO_RULE);
+	assert_int_equal(e->ev[0].cookie, 100);
+	assert_int_equal(e->ev[0].dir, IN);
+	/* ... and stays cut (judged again as new: denied). */
+	assert_int_equal(run(e, IN, &ack), TC_ACT_SHOT);
+
+	/* Still allowed flows survive, re-stamped with the new generation;
+	 * the egress-opened one is re-judged in its own direction even though
+	 * this packet comes in through the ingress program. */
+	assert_int_equal(run(e, IN, &udp), TC_ACT_OK);
+	assert_ct(e, &udp, IN, NP_VERDICT_ALLOW, NP_REASON_POLICY, IN, 101);
+	assert_int_equal(run(e, IN, &ereply), TC_ACT_OK);
+	assert_ct(e, &esyn, EG, NP_VERDICT_ALLOW, NP_REASON_POLICY, EG, 200);
+	assert_int_equal(ct_get(e->dp.map_ct, &esyn, EG, &v), 0);
+	assert_true(v.state & NP_TCP_SEEN_REPLY);
+}
+
+static void test_deny_cache(void **state)
+{
+	struct env *e = *state;
+	struct np_pkt_spec syn = { TCP4(PEER_IN4, 40000, POD_A4, 81, SYN) };
+
+	assert_int_equal(run(e, IN, &syn), TC_ACT_SHOT);
+	assert_denied(e, &syn, IN, NP_REASON_NO_RULE);
+	assert_int_equal(drain_events(e), 1);
+	assert_int_equal(e->ev[0].kind, NP_EV_DENY);
+
+	/* Cached: dropped again without another event. */
+	assert_int_equal(run(e, IN, &syn), TC_ACT_SHOT);
+	assert_int_equal(drain_events(e), 0);
+
+	/* A rule appears but the generation is not bumped yet: still the
+	 * cached verdict (the map update is not committed). */
+	put_port(e, 10, NP_PROTO_TCP, 81, NP_PORT_KEY_BITS_FULL, 103);
+	assert_int_equal(run(e, IN, &syn), TC_ACT_SHOT);
+
+	assert_int_equal(np_datapath_bump_gen(&e->dp), 0);
+	assert_int_equal(run(e, IN, &syn), TC_ACT_OK);
+	assert_ct(e, &syn, IN, NP_VERDICT_ALLOW, NP_REASON_POLICY, IN, 103);
+}
+
+static void test_expired(void **state)
+{
+	struct env *e = *state;
+	struct np_pkt_spec syn = { TCP4(PEER_IN4, 40000, POD_A4, 80, SYN) };
+	struct np_pkt_spec ack = { TCP4(PEER_IN4, 40000, POD_A4, 80, ACK) };
+	struct np_pkt_spec dack = { TCP4(PEER_IN4, 40001, POD_A4, 81, ACK) };
+	uint64_t hz = e->dp.hz, now;
+	struct np_ct_val v, fake;
+
+	assert_int_equal(run(e, IN, &syn), TC_ACT_OK);
+	assert_int_equal(ct_get(e->dp.map_ct, &syn, IN, &v), 0);
+	now = v.last_seen;
+
+	/* Past the SYN timeout (60 s): the next packet is a new flow, so the
+	 * marker cookie is replaced by a fresh verdict. */
+	v.last_seen = now - 61 * hz;
+	v.created = v.last_seen;
+	v.cookie = 999;
+	ct_put(e->dp.map_ct, &syn, IN, &v);
+	assert_int_equal(run(e, IN, &ack), TC_ACT_OK);
+	assert_ct(e, &ack, IN, NP_VERDICT_ALLOW, NP_REASON_POLICY, IN, 100);
+	assert_int_equal(ct_get(e->dp.map_ct, &ack, IN, &v), 0);
+	assert_true(v.created >= now);
+
+	/* A live entry is honoured even where policy would deny ... */
+	memset(&fake, 0, sizeof(fake));
+	fake.last_seen = fake.created = now;
+	fake.verdict = NP_VERDICT_ALLOW;
+	fake.reason = NP_REASON_POLICY;
+	fake.cookie = 999;
+	fake.origin = IN;
+	fake.state = NP_TCP_SYN_ORIG | NP_TCP_SEEN_REPLY;
+	ct_put(e->dp.map_ct, &dack, IN, &fake);
+	assert_int_equal(run(e, IN, &dack), TC_ACT_OK);
+	/* ... an expired one (established timeout, 6 h) is not. */
+	fake.last_seen = now - (6 * 3600 + 1) * hz;
+	ct_put(e->dp.map_ct, &dack, IN, &fake);
+	assert_int_equal(run(e, IN, &dack), TC_ACT_SHOT);
+	assert_int_equal(ct_get(e->dp.map_ct, &dack, IN, &v), -ENOENT);
+	assert_denied(e, &dack, IN, NP_REASON_NO_RULE);
+
+	/* An expired deny-cache entry is judged again. */
+	{
+		struct np_pkt_spec dsyn = { TCP4(PEER_IN4, 40002, POD_A4, 81, SYN) };
+
+		assert_int_equal(run(e, IN, &dsyn), TC_ACT_SHOT);
+		put_port(e, 10, NP_PROTO_TCP, 81, NP_PORT_KEY_BITS_FULL, 103);
+		assert_int_equal(run(e, IN, &dsyn), TC_ACT_SHOT); /* cached */
+		assert_int_equal(ct_get(e->dp.map_ct_deny, &dsyn, IN, &v), 0);
+		v.last_seen -= 6 * hz;
+		ct_put(e->dp.map_ct_deny, &dsyn, IN, &v);
+		assert_int_equal(run(e, IN, &dsyn), TC_ACT_OK);
+		assert_ct(e, &dsyn, IN, NP_VERDICT_ALLOW, NP_REASON_POLICY, IN, 103);
+	}
+}
+
+static void test_tcp_reopen(void **state)
+{
+	struct env *e = *state;
+	struct np_pkt_spec ack = { TCP4(PEER_IN4, 40002, POD_A4, 81, ACK) };
+	struct np_pkt_spec syn = { TCP4(PEER_IN4, 40002, POD_A4, 81, SYN) };
+	struct np_pkt_spec asyn = { TCP4(PEER_IN4, 40003, POD_A4, 80, SYN) };
+	struct np_pkt_spec fin = { TCP4(PEER_IN4, 40003, POD_A4, 80, FIN | ACK) };
+	struct np_pkt_spec rfin = { TCP4(POD_A4, 80, PEER_IN4, 40003, FIN | ACK) };
+	struct np_ct_val v, fake;
+
+	/* Learn "now" from a real entry. */
+	assert_int_equal(run(e, IN, &asyn), TC_ACT_OK);
+	assert_int_equal(ct_get(e->dp.map_ct, &asyn, IN, &v), 0);
+
+	memset(&fake, 0, sizeof(fake));
+	fake.last_seen = fake.created = v.last_seen;
+	fake.verdict = NP_VERDICT_ALLOW;
+	fake.reason = NP_REASON_POLICY;
+	fake.cookie = 999;
+	fake.origin = IN;
+	fake.state = NP_TCP_SYN_ORIG | NP_TCP_SEEN_REPLY | NP_TCP_FIN_ORIG | NP_TCP_FIN_REPLY;
+	ct_put(e->dp.map_ct, &ack, IN, &fake);
+	/* Late packets of the closed connection still pass ... */
+	assert_int_equal(run(e, IN, &ack), TC_ACT_OK);
+	/* ... a new SYN on the same 5-tuple is a new connection. */
+	assert_int_equal(run(e, IN, &syn), TC_ACT_SHOT);
+	assert_int_equal(ct_get(e->dp.map_ct, &syn, IN, &v), -ENOENT);
+
+	/* FIN both ways is tracked; a reopening SYN gets a fresh verdict. */
+	assert_int_equal(run(e, IN, &fin), TC_ACT_OK);
+	assert_int_equal(run(e, EG, &rfin), TC_ACT_OK);
+	assert_int_equal(ct_get(e->dp.map_ct, &asyn, IN, &v), 0);
+	assert_int_equal(v.state, NP_TCP_SYN_ORIG | NP_TCP_SEEN_REPLY | NP_TCP_FIN_ORIG | NP_TCP_FIN_REPLY);
+	v.cookie = 999;
+	ct_put(e->dp.map_ct, &asyn, IN, &v);
+	assert_int_equal(run(e, IN, &asyn), TC_ACT_OK);
+	assert_ct(e, &asyn, IN, NP_VERDICT_ALLOW, NP_REASON_POLICY, IN, 100);
+	assert_int_equal(ct_get(e->dp.map_ct, &asyn, IN, &v), 0);
+	assert_int_equal(v.state, NP_TCP_SYN_ORIG);
+}
+
+static void test_events(void **state)
+{
+	struct env *e = *state;
+	struct np_pkt_spec syn = { TCP4(PEER_IN4, 40000, POD_A4, 80, SYN), .payload_len = 10 };
+	struct np_pkt_spec spoof = { TCP4(POD_B4, 40000, PEER_EG4, 443, SYN) };
+	const struct np_addr peer = PEER_IN4;
+	struct np_flow_event *ev = &e->ev[0];
+	uint8_t buf[256];
+	int len = build(&syn, buf, sizeof(buf));
+
+	assert_int_equal(run_raw(e, IN, buf, len), TC_ACT_OK);
+	assert_int_equal(drain_events(e), 1);
+	assert_int_equal(ev->kind, NP_EV_NEW);
+	assert_true(ev->ts_ns > 0);
+	assert_memory_equal(&ev->src, &peer, sizeof(peer));
+	assert_memory_equal(&ev->dst, &a_pod_a4, sizeof(a_pod_a4));
+	assert_int_equal(ev->sport, htons(40000));
+	assert_int_equal(ev->dport, htons(80));
+	assert_int_equal(ev->proto, NP_PROTO_TCP);
+	assert_int_equal(ev->dir, IN);
+	assert_int_equal(ev->verdict, NP_VERDICT_ALLOW);
+	assert_int_equal(ev->reason, NP_REASON_POLICY);
+	assert_int_equal(ev->tcp_flags, SYN);
+	assert_int_equal(ev->cookie, 100);
+	assert_int_equal(ev->ep_id, EP_A);
+	assert_int_equal(ev->ifindex, 1);
+	assert_int_equal(ev->pkt_len, len);
+	assert_int_equal(ev->pad, 0);
+
+	/* The established path is silent. */
+	assert_int_equal(run_raw(e, IN, buf, len), TC_ACT_OK);
+	assert_int_equal(drain_events(e), 0);
+
+	assert_int_equal(run(e, EG, &spoof), TC_ACT_SHOT);
+	assert_int_equal(drain_events(e), 1);
+	assert_int_equal(ev->kind, NP_EV_DENY);
+	assert_int_equal(ev->reason, NP_REASON_SPOOFED);
+	assert_int_equal(ev->ep_id, EP_A);
+}
+
+static void test_unknown_iface_default(void **state)
+{
+	struct env *e = *state;
+	struct np_pkt_spec syn = { TCP4(POD_A4, 40000, STRANGER4, 80, SYN) };
+	uint32_t ifindex = 1;
+
+	assert_int_equal(bpf_map_delete_elem(e->dp.map_ifaces, &ifindex), 0);
+	assert_int_equal(run(e, EG, &syn), TC_ACT_OK);
+	assert_no_state(e);
+}
+
+static void test_deny_unknown(void **state)
+{
+	struct env *e = *state;
+	struct np_pkt_spec in = { TCP4(STRANGER4, 40000, UNKNOWN4, 80, SYN) };
+	struct np_pkt_spec node = { TCP4(NODE4, 40000, UNKNOWN4, 80, SYN) };
+	struct np_pkt_spec eg = { TCP4(POD_A4, 40000, STRANGER4, 80, SYN) };
+	struct np_pkt_spec ok = { TCP4(PEER_IN4, 40000, POD_A4, 80, SYN) };
+	uint32_t ifindex = 1;
+
+	assert_int_equal(run(e, IN, &in), TC_ACT_SHOT);
+	assert_denied(e, &in, IN, NP_REASON_UNKNOWN_POD);
+	assert_int_equal(run(e, IN, &node), TC_ACT_OK);
+	assert_ct(e, &node, IN, NP_VERDICT_ALLOW, NP_REASON_NODE, IN, 0);
+	assert_int_equal(run(e, IN, &ok), TC_ACT_OK); /* known pods unaffected */
+
+	assert_int_equal(bpf_map_delete_elem(e->dp.map_ifaces, &ifindex), 0);
+	assert_int_equal(run(e, EG, &eg), TC_ACT_SHOT);
+	assert_int_equal(ct_get(e->dp.map_ct, &eg, EG, &(struct np_ct_val){ 0 }), -ENOENT);
+}
+
+static void test_audit_all(void **state)
+{
+	struct env *e = *state;
+	struct np_pkt_spec denied = { TCP4(PEER_IN4, 40000, POD_A4, 81, SYN) };
+	struct np_pkt_spec allowed = { TCP4(PEER_IN4, 40000, POD_A4, 80, SYN) };
+	struct np_pkt_spec eg = { TCP4(POD_A4, 40000, PEER_EG4, 80, SYN) };
+
+	assert_int_equal(run(e, IN, &denied), TC_ACT_OK);
+	assert_ct(e, &denied, IN, NP_VERDICT_AUDIT, NP_REASON_NO_RULE, IN, 0);
+	assert_int_equal(run(e, IN, &allowed), TC_ACT_OK);
+	assert_ct(e, &allowed, IN, NP_VERDICT_ALLOW, NP_REASON_POLICY, IN, 100);
+	assert_int_equal(run(e, EG, &eg), TC_ACT_OK);
+	assert_ct(e, &eg, EG, NP_VERDICT_AUDIT, NP_REASON_NO_RULE, EG, 0);
+	assert_int_equal(map_count(e->dp.map_ct_deny, sizeof(struct np_ct_key)), 0);
+	/* Spoofing is never audited. */
+	denied.src = a_pod_b4;
+	denied.dst = (struct np_addr)PEER_EG4;
+	assert_int_equal(run(e, EG, &denied), TC_ACT_SHOT);
+}
+
+static void test_gen_and_hz(void **state)
+{
+	struct env *e = *state;
+	unsigned int hz = 0, measured = 0;
+	uint32_t gen;
+
+	assert_int_equal(np_datapath_gen(&e->dp, &gen), 0);
+	assert_int_equal(gen, 0);
+	assert_int_equal(np_datapath_bump_gen(&e->dp), 0);
+	assert_int_equal(np_datapath_bump_gen(&e->dp), 0);
+	assert_int_equal(np_datapath_gen(&e->dp, &gen), 0);
+	assert_int_equal(gen, 2);
+
+	assert_int_equal(np_kernel_hz(&hz), 0);
+	assert_true(hz == 100 || hz == 250 || hz == 300 || hz == 1000);
+	assert_int_equal(e->dp.hz, hz);
+	assert_int_equal(np_kernel_hz_measure(&measured), 0);
+	assert_int_equal(measured, hz);
+}
+
+static void test_load_errors(void **state)
+{
+	struct np_datapath dp;
+	struct np_load_opts o;
+
+	(void)state;
+	np_load_opts_default(&o);
+	o.ringbuf_bytes = 12345; /* not a power of two */
+	assert_int_equal(np_datapath_load(&dp, &o), -EINVAL);
+	assert_null(dp.skel);
+	assert_int_equal(dp.prog_ingress, -1);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_table, setup_default, teardown),
+		cmocka_unit_test_setup_teardown(test_reply_both_directions, setup_default, teardown),
+		cmocka_unit_test_setup_teardown(test_tcp_pickup, setup_default, teardown),
+		cmocka_unit_test_setup_teardown(test_fragments, setup_default, teardown),
+		cmocka_unit_test_setup_teardown(test_malformed, setup_default, teardown),
+		cmocka_unit_test_setup_teardown(test_vlan, setup_default, teardown),
+		cmocka_unit_test_setup_teardown(test_icmp_echo_reply, setup_default, teardown),
+		cmocka_unit_test_setup_teardown(test_policy_change_cut, setup_default, teardown),
+		cmocka_unit_test_setup_teardown(test_deny_cache, setup_default, teardown),
+		cmocka_unit_test_setup_teardown(test_expired, setup_default, teardown),
+		cmocka_unit_test_setup_teardown(test_tcp_reopen, setup_default, teardown),
+		cmocka_unit_test_setup_teardown(test_events, setup_default, teardown),
+		cmocka_unit_test_setup_teardown(test_unknown_iface_default, setup_default, teardown),
+		cmocka_unit_test_setup_teardown(test_deny_unknown, setup_deny_unknown, teardown),
+		cmocka_unit_test_setup_teardown(test_audit_all, setup_audit_all, teardown),
+		cmocka_unit_test_setup_teardown(test_gen_and_hz, setup_default, teardown),
+		cmocka_unit_test(test_load_errors),
+	};
+
+	if (getenv("NP_TEST_DEBUG"))
+		np_log_set_level(NP_LOG_DEBUG);
+	np_log_hook_libbpf();
+	return cmocka_run_group_tests_name("datapath", tests, NULL, NULL);
+}

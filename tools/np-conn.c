@@ -1,0 +1,386 @@
+// SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
+/*
+ * np-conn: a tiny, deterministic echo client/server for the end-to-end tests
+ * and the demo (no netcat needed).
+ *
+ *   np-conn listen [--udp] PORT
+ *       Bind [::]:PORT dual-stack (0.0.0.0 when IPv6 is unavailable) and
+ *       serve forever.  TCP: accept, read one line (2 s limit), write it
+ *       back, close.  UDP: echo every datagram.  Prints "listening ..." on
+ *       stderr once bound.
+ *
+ *   np-conn connect [--udp] [--timeout-ms N] [--source ADDR] ADDR PORT
+ *       Send "ping\n" and expect it echoed within N ms (default 2000) from
+ *       the start.  Exit 0 on success, 1 on timeout, refusal, reset or a
+ *       wrong answer (what happened goes to stderr), 2 on bad usage.
+ *       --source binds the local address first (to test anti-spoofing).
+ */
+#define _GNU_SOURCE
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+#include <time.h>
+#include <unistd.h>
+
+#define EXIT_FAIL 1
+#define EXIT_USAGE 2
+#define PING "ping\n"
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+		"usage: np-conn listen [--udp] PORT\n"
+		"       np-conn connect [--udp] [--timeout-ms N] [--source ADDR] ADDR PORT\n"
+		"\n"
+		"listen:  echo server on [::]:PORT (dual-stack); TCP: one line per connection\n"
+		"connect: send \"ping\\n\", expect the echo; exit 0 ok, 1 failed, 2 usage\n");
+}
+
+static int parse_port(const char *s, uint16_t *port)
+{
+	char *end = NULL;
+	long v = strtol(s, &end, 10);
+
+	if (!end || *end || v < 1 || v > 65535)
+		return -EINVAL;
+	*port = (uint16_t)v;
+	return 0;
+}
+
+static int parse_addr(const char *s, uint16_t port, struct sockaddr_storage *ss,
+		      socklen_t *len)
+{
+	struct sockaddr_in *sin = (struct sockaddr_in *)ss;
+	struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)ss;
+
+	memset(ss, 0, sizeof(*ss));
+	if (inet_pton(AF_INET, s, &sin->sin_addr) == 1) {
+		sin->sin_family = AF_INET;
+		sin->sin_port = htons(port);
+		*len = sizeof(*sin);
+		return 0;
+	}
+	if (inet_pton(AF_INET6, s, &sin6->sin6_addr) == 1) {
+		sin6->sin6_family = AF_INET6;
+		sin6->sin6_port = htons(port);
+		*len = sizeof(*sin6);
+		return 0;
+	}
+	return -EINVAL;
+}
+
+static int64_t now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* ---- listen ---- */
+
+static int bind_any(int type, uint16_t port)
+{
+	struct sockaddr_in6 sin6 = { .sin6_family = AF_INET6, .sin6_port = htons(port),
+				     .sin6_addr = IN6ADDR_ANY_INIT };
+	struct sockaddr_in sin = { .sin_family = AF_INET, .sin_port = htons(port) };
+	int one = 1, zero = 0;
+	int fd;
+
+	fd = socket(AF_INET6, type | SOCK_CLOEXEC, 0);
+	if (fd >= 0) {
+		setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+		setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &zero, sizeof(zero));
+		if (bind(fd, (struct sockaddr *)&sin6, sizeof(sin6)) == 0)
+			return fd;
+		close(fd);
+	}
+	fd = socket(AF_INET, type | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -errno;
+	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	if (bind(fd, (struct sockaddr *)&sin, sizeof(sin)) < 0) {
+		int ret = -errno;
+
+		close(fd);
+		return ret;
+	}
+	return fd;
+}
+
+static void serve_tcp_conn(int c)
+{
+	struct timeval tv = { .tv_sec = 2 };
+	char buf[1024];
+	size_t got = 0;
+
+	setsockopt(c, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	setsockopt(c, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+	while (got < sizeof(buf)) {
+		ssize_t n = recv(c, buf + got, sizeof(buf) - got, 0);
+
+		if (n <= 0)
+			break;
+		got += (size_t)n;
+		if (memchr(buf, '\n', got))
+			break;
+	}
+	if (got > 0 && send(c, buf, got, MSG_NOSIGNAL) < 0)
+		perror("np-conn listen: send");
+}
+
+static int do_listen(bool udp, uint16_t port)
+{
+	int fd = bind_any(udp ? SOCK_DGRAM : SOCK_STREAM, port);
+	int ret = EXIT_FAIL;
+
+	if (fd < 0) {
+		fprintf(stderr, "np-conn listen: binding %s port %u failed: %s\n",
+			udp ? "UDP" : "TCP", port, strerror(-fd));
+		goto cleanup;
+	}
+	if (!udp && listen(fd, 64) < 0) {
+		perror("np-conn listen: listen");
+		goto cleanup;
+	}
+	fprintf(stderr, "listening %s %u\n", udp ? "udp" : "tcp", port);
+	for (;;) {
+		if (udp) {
+			char buf[65536];
+			struct sockaddr_storage from;
+			socklen_t flen = sizeof(from);
+			ssize_t n = recvfrom(fd, buf, sizeof(buf), 0,
+					     (struct sockaddr *)&from, &flen);
+
+			if (n < 0) {
+				if (errno == EINTR)
+					continue;
+				perror("np-conn listen: recvfrom");
+				goto cleanup;
+			}
+			sendto(fd, buf, (size_t)n, 0, (struct sockaddr *)&from, flen);
+		} else {
+			int c = accept4(fd, NULL, NULL, SOCK_CLOEXEC);
+
+			if (c < 0) {
+				if (errno == EINTR || errno == ECONNABORTED)
+					continue;
+				perror("np-conn listen: accept");
+				goto cleanup;
+			}
+			serve_tcp_conn(c);
+			close(c);
+		}
+	}
+cleanup:
+	if (fd >= 0)
+		close(fd);
+	return ret;
+}
+
+/* ---- connect ---- */
+
+/* Wait for EVENTS on FD until DEADLINE; 0, -ETIMEDOUT or -errno. */
+static int wait_fd(int fd, short events, int64_t deadline)
+{
+	for (;;) {
+		int64_t left = deadline - now_ms();
+		struct pollfd p = { .fd = fd, .events = events };
+		int r;
+
+		if (left <= 0)
+			return -ETIMEDOUT;
+		r = poll(&p, 1, (int)left);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0)
+			return -errno;
+		if (r > 0)
+			return 0;
+	}
+}
+
+static const char *what(int err)
+{
+	switch (err) {
+	case ETIMEDOUT:
+		return "timed out (packets dropped?)";
+	case ECONNREFUSED:
+		return "refused (nothing listening, or ICMP unreachable)";
+	case ECONNRESET:
+		return "reset by peer";
+	default:
+		return strerror(err);
+	}
+}
+
+static int do_connect(bool udp, int timeout_ms, const char *source,
+		      const char *addr, uint16_t port)
+{
+	struct sockaddr_storage ss, src;
+	socklen_t len, slen;
+	int64_t start = now_ms(), deadline = start + timeout_ms;
+	char buf[64];
+	size_t got = 0;
+	int fd = -1, ret = EXIT_FAIL, err = 0;
+
+	if (parse_addr(addr, port, &ss, &len)) {
+		fprintf(stderr, "np-conn connect: \"%s\" is not an IPv4 or IPv6 address\n", addr);
+		ret = EXIT_USAGE;
+		goto cleanup;
+	}
+	if (source && (parse_addr(source, 0, &src, &slen) || src.ss_family != ss.ss_family)) {
+		fprintf(stderr, "np-conn connect: --source \"%s\" is not an address of the same family as %s\n",
+			source, addr);
+		ret = EXIT_USAGE;
+		goto cleanup;
+	}
+	fd = socket(ss.ss_family, (udp ? SOCK_DGRAM : SOCK_STREAM) | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0) {
+		err = errno;
+		goto fail;
+	}
+	if (source) {
+		int one = 1;
+
+		/* The source need not be assigned here (spoofing tests). */
+		setsockopt(fd, SOL_IP, IP_FREEBIND, &one, sizeof(one));
+		if (bind(fd, (struct sockaddr *)&src, slen) < 0) {
+			err = errno;
+			goto fail;
+		}
+	}
+	if (connect(fd, (struct sockaddr *)&ss, len) < 0 && errno != EINPROGRESS) {
+		err = errno;
+		goto fail;
+	}
+	if (!udp) {
+		socklen_t elen = sizeof(err);
+
+		err = -wait_fd(fd, POLLOUT, deadline);
+		if (err)
+			goto fail;
+		if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &elen) < 0)
+			err = errno;
+		if (err)
+			goto fail;
+	}
+	if (send(fd, PING, strlen(PING), MSG_NOSIGNAL) < 0) {
+		err = errno;
+		goto fail;
+	}
+	while (got < strlen(PING)) {
+		ssize_t n;
+
+		err = -wait_fd(fd, POLLIN, deadline);
+		if (err)
+			goto fail;
+		n = recv(fd, buf + got, sizeof(buf) - got, 0);
+		if (n < 0) {
+			if (errno == EAGAIN || errno == EINTR)
+				continue;
+			err = errno;
+			goto fail;
+		}
+		if (n == 0) {
+			fprintf(stderr, "np-conn connect: %s port %u: closed before the echo arrived\n",
+				addr, port);
+			goto cleanup;
+		}
+		got += (size_t)n;
+	}
+	if (memcmp(buf, PING, strlen(PING)) != 0) {
+		fprintf(stderr, "np-conn connect: %s port %u: unexpected answer\n", addr, port);
+		goto cleanup;
+	}
+	fprintf(stderr, "np-conn connect: %s %s port %u: echo ok in %lld ms\n",
+		udp ? "UDP" : "TCP", addr, port, (long long)(now_ms() - start));
+	ret = 0;
+	goto cleanup;
+fail:
+	fprintf(stderr, "np-conn connect: %s %s port %u: %s after %lld ms\n",
+		udp ? "UDP" : "TCP", addr, port, what(err),
+		(long long)(now_ms() - start));
+cleanup:
+	if (fd >= 0)
+		close(fd);
+	return ret;
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{ "udp", no_argument, NULL, 'u' },
+		{ "timeout-ms", required_argument, NULL, 't' },
+		{ "source", required_argument, NULL, 's' },
+		{ "help", no_argument, NULL, 'h' },
+		{ 0 },
+	};
+	const char *cmd, *source = NULL;
+	bool udp = false;
+	long timeout_ms = 2000;
+	uint16_t port;
+	int opt;
+
+	signal(SIGPIPE, SIG_IGN);
+	if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {
+		usage(argc < 2 ? stderr : stdout);
+		return argc < 2 ? EXIT_USAGE : 0;
+	}
+	cmd = argv[1];
+	optind = 2;
+	while ((opt = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
+		switch (opt) {
+		case 'u':
+			udp = true;
+			break;
+		case 't': {
+			char *end = NULL;
+
+			timeout_ms = strtol(optarg, &end, 10);
+			if (!end || *end || timeout_ms < 1 || timeout_ms > 600000) {
+				fprintf(stderr, "np-conn: --timeout-ms \"%s\" is not 1..600000\n", optarg);
+				return EXIT_USAGE;
+			}
+			break;
+		}
+		case 's':
+			source = optarg;
+			break;
+		case 'h':
+			usage(stdout);
+			return 0;
+		default:
+			usage(stderr);
+			return EXIT_USAGE;
+		}
+	}
+	if (strcmp(cmd, "listen") == 0 && optind == argc - 1 && !source) {
+		if (parse_port(argv[optind], &port)) {
+			fprintf(stderr, "np-conn listen: \"%s\" is not a port (1..65535)\n", argv[optind]);
+			return EXIT_USAGE;
+		}
+		return do_listen(udp, port);
+	}
+	if (strcmp(cmd, "connect") == 0 && optind == argc - 2) {
+		if (parse_port(argv[optind + 1], &port)) {
+			fprintf(stderr, "np-conn connect: \"%s\" is not a port (1..65535)\n", argv[optind + 1]);
+			return EXIT_USAGE;
+		}
+		return do_connect(udp, (int)timeout_ms, source, argv[optind], port);
+	}
+	usage(stderr);
+	return EXIT_USAGE;
+}

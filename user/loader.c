@@ -1,0 +1,361 @@
+// SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+#include <sys/utsname.h>
+
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+#include <linux/bpf.h>
+#include <zlib.h>
+
+#include "netpol.h"
+#include "netpol.skel.h"
+#include "loader.h"
+#include "log.h"
+
+void np_load_opts_default(struct np_load_opts *o)
+{
+	memset(o, 0, sizeof(*o));
+	o->emit_events = true;
+	o->max_endpoints = 65536;
+	o->max_ifaces = 65536;
+	o->max_node_addrs = 1024;
+	o->max_peers = 1048576;
+	o->max_ports = 1048576;
+	o->max_ct = 524288;
+	o->max_ct_deny = 65536;
+	o->max_frags = 16384;
+	o->ringbuf_bytes = 4u << 20;
+	o->to_tcp_syn_s = 60;
+	o->to_tcp_est_s = 6 * 3600;
+	o->to_tcp_close_s = 10;
+	o->to_other_s = 60;
+	o->to_icmp_s = 30;
+	o->to_deny_s = 5;
+}
+
+/* ---- kernel HZ ---------------------------------------------------------- */
+
+/* CONFIG_HZ=N from a kernel config file, plain or gzip (gzread reads both). */
+static int hz_from_config(const char *path, unsigned int *hz)
+{
+	char line[256];
+	gzFile f;
+	int err = -ENOENT;
+
+	f = gzopen(path, "rb");
+	if (!f)
+		goto cleanup;
+	while (gzgets(f, line, sizeof(line))) {
+		unsigned int v;
+
+		if (sscanf(line, "CONFIG_HZ=%u", &v) == 1 && v > 0) {
+			*hz = v;
+			err = 0;
+			break;
+		}
+	}
+	gzclose(f);
+cleanup:
+	return err;
+}
+
+static double mono_s(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+int np_kernel_hz_measure(unsigned int *hz)
+{
+	/* r0 = bpf_jiffies64(); exit: the low 32 bits come back as retval. */
+	const struct bpf_insn insns[] = {
+		{ .code = BPF_JMP | BPF_CALL, .imm = BPF_FUNC_jiffies64 },
+		{ .code = BPF_JMP | BPF_EXIT },
+	};
+	static const unsigned int candidates[] = { 100, 250, 300, 1000 };
+	unsigned char pkt[64] = { 0 };
+	__u32 j[2];
+	double t[2], rate, best_d = 0;
+	unsigned int best = 0;
+	int fd = -1, err = 0;
+
+	fd = bpf_prog_load(BPF_PROG_TYPE_SCHED_CLS, "np_hz_probe", "GPL", insns,
+			   sizeof(insns) / sizeof(insns[0]), NULL);
+	if (fd < 0) {
+		err = -errno;
+		np_err("cannot load the HZ probe program: %s; run as root (CAP_BPF and CAP_PERFMON)",
+		       strerror(-err));
+		goto cleanup;
+	}
+	for (int i = 0; i < 2; i++) {
+		LIBBPF_OPTS(bpf_test_run_opts, opts, .data_in = pkt, .data_size_in = sizeof(pkt));
+
+		if (i == 1)
+			usleep(200 * 1000);
+		t[i] = mono_s();
+		if (bpf_prog_test_run_opts(fd, &opts) < 0) {
+			err = -errno;
+			np_err("cannot run the HZ probe program: %s", strerror(-err));
+			goto cleanup;
+		}
+		j[i] = opts.retval;
+	}
+	rate = (double)(__u32)(j[1] - j[0]) / (t[1] - t[0]);
+	for (size_t i = 0; i < sizeof(candidates) / sizeof(candidates[0]); i++) {
+		double d = rate > candidates[i] ? rate - candidates[i] : candidates[i] - rate;
+
+		if (!best || d < best_d) {
+			best = candidates[i];
+			best_d = d;
+		}
+	}
+	np_dbg("measured %.1f jiffies/s, assuming HZ=%u", rate, best);
+	*hz = best;
+cleanup:
+	if (fd >= 0)
+		close(fd);
+	return err;
+}
+
+int np_kernel_hz(unsigned int *hz)
+{
+	char path[300];
+	struct utsname u;
+	int err = -ENOENT;
+
+	if (uname(&u) == 0) {
+		snprintf(path, sizeof(path), "/boot/config-%s", u.release);
+		err = hz_from_config(path, hz);
+	}
+	if (err)
+		err = hz_from_config("/proc/config.gz", hz);
+	if (err) {
+		np_dbg("no kernel config with CONFIG_HZ found; measuring HZ");
+		err = np_kernel_hz_measure(hz);
+	}
+	return err;
+}
+
+/* ---- loading ------------------------------------------------------------ */
+
+/* Which np_load_opts field sizes which map, for error messages. */
+static const char *map_option(const char *map)
+{
+	static const struct {
+		const char *map, *opt;
+	} tab[] = {
+		{ "np_endpoints", "max_endpoints" }, { "np_ifaces", "max_ifaces" },
+		{ "np_node_addrs", "max_node_addrs" }, { "np_peers", "max_peers" },
+		{ "np_ports", "max_ports" },         { "np_ct", "max_ct" },
+		{ "np_ct_deny", "max_ct_deny" },     { "np_frags", "max_frags" },
+		{ "np_events", "ringbuf_bytes" },
+	};
+
+	for (size_t i = 0; i < sizeof(tab) / sizeof(tab[0]); i++)
+		if (strcmp(tab[i].map, map) == 0)
+			return tab[i].opt;
+	return NULL;
+}
+
+/* After a failed load, name what failed: the first map without an fd (maps
+ * are created before programs), else the first program without one. */
+static void report_load_failure(struct netpol_bpf *skel, int err)
+{
+	struct bpf_program *prog;
+	struct bpf_map *map;
+
+	bpf_object__for_each_map(map, skel->obj) {
+		const char *name = bpf_map__name(map);
+		const char *opt;
+
+		if (bpf_map__fd(map) >= 0)
+			continue;
+		opt = map_option(name);
+		if (opt && (err == -ENOMEM || err == -E2BIG || err == -EINVAL))
+			np_err("cannot create BPF map %s with %u entries: %s; lower the %s option "
+			       "(or check the memory cgroup / RLIMIT_MEMLOCK limits)",
+			       name, bpf_map__max_entries(map), strerror(-err), opt);
+		else
+			np_err("cannot create BPF map %s: %s", name, strerror(-err));
+		return;
+	}
+	bpf_object__for_each_program(prog, skel->obj) {
+		if (bpf_program__fd(prog) >= 0)
+			continue;
+		np_err("BPF program %s was rejected by the kernel (%s); the verifier log is above "
+		       "when available, run with --log-level=debug for the full log",
+		       bpf_program__name(prog), strerror(-err));
+		return;
+	}
+	np_err("loading the BPF datapath failed: %s", strerror(-err));
+}
+
+static __u32 or_default(__u32 v, __u32 def)
+{
+	return v ? v : def;
+}
+
+static void datapath_reset(struct np_datapath *dp)
+{
+	memset(dp, 0, sizeof(*dp));
+	dp->prog_ingress = dp->prog_egress = -1;
+	dp->map_endpoints = dp->map_ifaces = dp->map_node_addrs = dp->map_peers = -1;
+	dp->map_ports = dp->map_ct = dp->map_ct_deny = dp->map_frags = -1;
+	dp->map_state = dp->map_events = -1;
+}
+
+int np_datapath_load(struct np_datapath *dp, const struct np_load_opts *o)
+{
+	LIBBPF_OPTS(bpf_object_open_opts, oo);
+	struct np_load_opts d;
+	struct netpol_bpf *skel = NULL;
+	struct {
+		struct bpf_map *map;
+		__u32 n;
+	} sizes[9];
+	unsigned int hz = 0;
+	long page = sysconf(_SC_PAGESIZE);
+	__u32 rb;
+	int err;
+
+	datapath_reset(dp);
+	np_load_opts_default(&d);
+
+	err = np_kernel_hz(&hz);
+	if (err)
+		goto cleanup;
+
+	rb = or_default(o->ringbuf_bytes, d.ringbuf_bytes);
+	if ((rb & (rb - 1)) != 0 || page <= 0 || rb < (__u32)page) {
+		np_err("ringbuf_bytes %u is invalid: it must be a power of two and at least the page size (%ld)",
+		       rb, page);
+		err = -EINVAL;
+		goto cleanup;
+	}
+
+	/* Verifier logs of every program, printed by libbpf at debug level. */
+	if (np_log_get_level() >= NP_LOG_DEBUG)
+		oo.kernel_log_level = 1 | 4; /* BPF_LOG_LEVEL1 | BPF_LOG_STATS */
+
+	skel = netpol_bpf__open_opts(&oo);
+	if (!skel) {
+		err = -errno;
+		np_err("cannot open the BPF object netpol.bpf.o: %s", strerror(-err));
+		goto cleanup;
+	}
+
+	skel->rodata->cfg_audit_all = o->audit_all;
+	skel->rodata->cfg_deny_unknown = o->deny_unknown;
+	skel->rodata->cfg_emit_events = o->emit_events;
+	skel->rodata->cfg_to_tcp_syn = (__u64)or_default(o->to_tcp_syn_s, d.to_tcp_syn_s) * hz;
+	skel->rodata->cfg_to_tcp_est = (__u64)or_default(o->to_tcp_est_s, d.to_tcp_est_s) * hz;
+	skel->rodata->cfg_to_tcp_close = (__u64)or_default(o->to_tcp_close_s, d.to_tcp_close_s) * hz;
+	skel->rodata->cfg_to_other = (__u64)or_default(o->to_other_s, d.to_other_s) * hz;
+	skel->rodata->cfg_to_icmp = (__u64)or_default(o->to_icmp_s, d.to_icmp_s) * hz;
+	skel->rodata->cfg_to_deny = (__u64)or_default(o->to_deny_s, d.to_deny_s) * hz;
+
+	sizes[0].map = skel->maps.np_endpoints;
+	sizes[0].n = or_default(o->max_endpoints, d.max_endpoints);
+	sizes[1].map = skel->maps.np_ifaces;
+	sizes[1].n = or_default(o->max_ifaces, d.max_ifaces);
+	sizes[2].map = skel->maps.np_node_addrs;
+	sizes[2].n = or_default(o->max_node_addrs, d.max_node_addrs);
+	sizes[3].map = skel->maps.np_peers;
+	sizes[3].n = or_default(o->max_peers, d.max_peers);
+	sizes[4].map = skel->maps.np_ports;
+	sizes[4].n = or_default(o->max_ports, d.max_ports);
+	sizes[5].map = skel->maps.np_ct;
+	sizes[5].n = or_default(o->max_ct, d.max_ct);
+	sizes[6].map = skel->maps.np_ct_deny;
+	sizes[6].n = or_default(o->max_ct_deny, d.max_ct_deny);
+	sizes[7].map = skel->maps.np_frags;
+	sizes[7].n = or_default(o->max_frags, d.max_frags);
+	sizes[8].map = skel->maps.np_events;
+	sizes[8].n = rb;
+	for (size_t i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
+		err = bpf_map__set_max_entries(sizes[i].map, sizes[i].n);
+		if (err) {
+			np_err("cannot size BPF map %s to %u entries: %s",
+			       bpf_map__name(sizes[i].map), sizes[i].n, strerror(-err));
+			goto cleanup;
+		}
+	}
+
+	err = netpol_bpf__load(skel);
+	if (err) {
+		report_load_failure(skel, err);
+		goto cleanup;
+	}
+
+	dp->skel = skel;
+	dp->hz = hz;
+	dp->prog_ingress = bpf_program__fd(skel->progs.np_pod_ingress);
+	dp->prog_egress = bpf_program__fd(skel->progs.np_pod_egress);
+	dp->map_endpoints = bpf_map__fd(skel->maps.np_endpoints);
+	dp->map_ifaces = bpf_map__fd(skel->maps.np_ifaces);
+	dp->map_node_addrs = bpf_map__fd(skel->maps.np_node_addrs);
+	dp->map_peers = bpf_map__fd(skel->maps.np_peers);
+	dp->map_ports = bpf_map__fd(skel->maps.np_ports);
+	dp->map_ct = bpf_map__fd(skel->maps.np_ct);
+	dp->map_ct_deny = bpf_map__fd(skel->maps.np_ct_deny);
+	dp->map_frags = bpf_map__fd(skel->maps.np_frags);
+	dp->map_state = bpf_map__fd(skel->maps.np_state);
+	dp->map_events = bpf_map__fd(skel->maps.np_events);
+	skel = NULL;
+	np_dbg("datapath loaded (HZ=%u, audit_all=%d, deny_unknown=%d, events=%d)", hz,
+	       o->audit_all, o->deny_unknown, o->emit_events);
+cleanup:
+	netpol_bpf__destroy(skel);
+	return err;
+}
+
+void np_datapath_close(struct np_datapath *dp)
+{
+	if (!dp)
+		return;
+	netpol_bpf__destroy(dp->skel);
+	datapath_reset(dp);
+}
+
+int np_datapath_gen(struct np_datapath *dp, __u32 *gen)
+{
+	struct np_state st;
+	__u32 zero = 0;
+	int err = 0;
+
+	if (bpf_map_lookup_elem(dp->map_state, &zero, &st) < 0) {
+		err = -errno;
+		np_err("cannot read the policy generation (np_state): %s", strerror(-err));
+		goto cleanup;
+	}
+	*gen = st.gen;
+cleanup:
+	return err;
+}
+
+int np_datapath_bump_gen(struct np_datapath *dp)
+{
+	struct np_state st;
+	__u32 zero = 0;
+	int err;
+
+	err = np_datapath_gen(dp, &st.gen);
+	if (err)
+		goto cleanup;
+	st.gen++;
+	st.pad = 0;
+	if (bpf_map_update_elem(dp->map_state, &zero, &st, BPF_ANY) < 0) {
+		err = -errno;
+		np_err("cannot write the policy generation (np_state): %s", strerror(-err));
+		goto cleanup;
+	}
+cleanup:
+	return err;
+}

@@ -1,0 +1,278 @@
+// SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
+/* rtnetlink route and link queries (see netlink.h). */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <net/if.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+#include <unistd.h>
+
+#include <linux/netlink.h>
+#include <linux/rtnetlink.h>
+
+#include "model.h"
+#include "netlink.h"
+
+#define NL_BUF_SIZE 32768
+
+typedef int (*nl_msg_cb)(const struct nlmsghdr *nh, void *ctx);
+
+static int nl_open(void)
+{
+	struct sockaddr_nl local = { .nl_family = AF_NETLINK };
+	struct timeval tv = { .tv_sec = 2 };
+	int one = 1;
+	int fd;
+
+	fd = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_ROUTE);
+	if (fd < 0)
+		return -errno;
+	/* Errors arrive as NLMSG_ERROR carrying only the header of our
+	 * request; a kernel that can't answer within 2 s is treated as an
+	 * error rather than hanging the agent. */
+	setsockopt(fd, SOL_NETLINK, NETLINK_CAP_ACK, &one, sizeof(one));
+	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	if (bind(fd, (struct sockaddr *)&local, sizeof(local)) < 0) {
+		int ret = -errno;
+
+		close(fd);
+		return ret;
+	}
+	return fd;
+}
+
+/* Send REQ and feed every answer message to CB until the kernel says it is
+ * done (NLMSG_DONE for dumps, the single answer or the ACK otherwise). */
+static int nl_transact(struct nlmsghdr *req, nl_msg_cb cb, void *ctx)
+{
+	static uint32_t seq_counter;
+	struct sockaddr_nl kernel = { .nl_family = AF_NETLINK };
+	char *buf = NULL;
+	bool dump = req->nlmsg_flags & NLM_F_DUMP;
+	bool done = false;
+	int fd, ret = 0;
+
+	fd = nl_open();
+	if (fd < 0) {
+		ret = fd;
+		goto cleanup;
+	}
+	buf = malloc(NL_BUF_SIZE);
+	if (!buf) {
+		ret = -ENOMEM;
+		goto cleanup;
+	}
+	req->nlmsg_seq = ++seq_counter;
+	req->nlmsg_flags |= NLM_F_REQUEST;
+	if (sendto(fd, req, req->nlmsg_len, 0, (struct sockaddr *)&kernel,
+		   sizeof(kernel)) < 0) {
+		ret = -errno;
+		goto cleanup;
+	}
+	while (!done) {
+		ssize_t len = recv(fd, buf, NL_BUF_SIZE, 0);
+		struct nlmsghdr *nh;
+
+		if (len < 0) {
+			ret = errno == EAGAIN ? -ETIMEDOUT : -errno;
+			goto cleanup;
+		}
+		for (nh = (struct nlmsghdr *)buf; NLMSG_OK(nh, (size_t)len);
+		     nh = NLMSG_NEXT(nh, len)) {
+			if (nh->nlmsg_seq != req->nlmsg_seq)
+				continue;
+			if (nh->nlmsg_type == NLMSG_DONE) {
+				done = true;
+				break;
+			}
+			if (nh->nlmsg_type == NLMSG_ERROR) {
+				const struct nlmsgerr *e = NLMSG_DATA(nh);
+
+				ret = e->error; /* 0 is the ACK */
+				done = true;
+				break;
+			}
+			ret = cb(nh, ctx);
+			if (ret)
+				goto cleanup;
+			if (!dump)
+				done = true;
+		}
+	}
+cleanup:
+	free(buf);
+	if (fd >= 0)
+		close(fd);
+	return ret;
+}
+
+static void add_attr(struct nlmsghdr *nh, size_t cap, unsigned short type,
+		     const void *data, size_t len)
+{
+	struct rtattr *rta = (struct rtattr *)((char *)nh + NLMSG_ALIGN(nh->nlmsg_len));
+
+	if (NLMSG_ALIGN(nh->nlmsg_len) + RTA_SPACE(len) > cap)
+		return; /* callers size their buffers; never reached */
+	rta->rta_type = type;
+	rta->rta_len = RTA_LENGTH(len);
+	memcpy(RTA_DATA(rta), data, len);
+	nh->nlmsg_len = NLMSG_ALIGN(nh->nlmsg_len) + RTA_SPACE(len);
+}
+
+struct route_answer {
+	int oif;
+	unsigned char type;
+};
+
+static int route_answer_cb(const struct nlmsghdr *nh, void *ctx)
+{
+	struct route_answer *ans = ctx;
+	const struct rtmsg *rt = NLMSG_DATA(nh);
+	const struct rtattr *rta;
+	int len;
+
+	if (nh->nlmsg_type != RTM_NEWROUTE)
+		return 0;
+	ans->type = rt->rtm_type;
+	len = (int)RTM_PAYLOAD(nh);
+	for (rta = RTM_RTA(rt); RTA_OK(rta, len); rta = RTA_NEXT(rta, len))
+		if (rta->rta_type == RTA_OIF)
+			memcpy(&ans->oif, RTA_DATA(rta), sizeof(ans->oif));
+	return 0;
+}
+
+int np_route_oif(const struct np_addr *a, int *ifindex)
+{
+	struct {
+		struct nlmsghdr nh;
+		struct rtmsg rt;
+		char attrs[64];
+	} req;
+	struct route_answer ans = { 0 };
+	bool v4 = np_addr_is_v4(a);
+	int ret;
+
+	memset(&req, 0, sizeof(req));
+	req.nh.nlmsg_len = NLMSG_LENGTH(sizeof(struct rtmsg));
+	req.nh.nlmsg_type = RTM_GETROUTE;
+	req.rt.rtm_family = v4 ? AF_INET : AF_INET6;
+	req.rt.rtm_dst_len = v4 ? 32 : 128;
+	add_attr(&req.nh, sizeof(req), RTA_DST, v4 ? &a->b[12] : a->b,
+		 v4 ? 4 : 16);
+	ret = nl_transact(&req.nh, route_answer_cb, &ans);
+	if (ret)
+		goto cleanup;
+	if (ans.type != RTN_UNICAST || ans.oif <= 0) {
+		ret = ans.type == RTN_LOCAL ? -EHOSTUNREACH : -ENETUNREACH;
+		goto cleanup;
+	}
+	*ifindex = ans.oif;
+cleanup:
+	return ret;
+}
+
+struct default_oifs {
+	int *out;
+	size_t max, n;
+};
+
+static void default_add(struct default_oifs *d, int ifindex)
+{
+	for (size_t i = 0; i < d->n; i++)
+		if (d->out[i] == ifindex)
+			return;
+	if (d->n < d->max)
+		d->out[d->n++] = ifindex;
+}
+
+static int default_cb(const struct nlmsghdr *nh, void *ctx)
+{
+	struct default_oifs *d = ctx;
+	const struct rtmsg *rt = NLMSG_DATA(nh);
+	const struct rtattr *rta;
+	uint32_t table = rt->rtm_table;
+	int len, oif = 0;
+
+	if (nh->nlmsg_type != RTM_NEWROUTE || rt->rtm_dst_len != 0 ||
+	    rt->rtm_type != RTN_UNICAST)
+		return 0;
+	len = (int)RTM_PAYLOAD(nh);
+	for (rta = RTM_RTA(rt); RTA_OK(rta, len); rta = RTA_NEXT(rta, len)) {
+		if (rta->rta_type == RTA_TABLE) {
+			memcpy(&table, RTA_DATA(rta), sizeof(table));
+		} else if (rta->rta_type == RTA_OIF) {
+			memcpy(&oif, RTA_DATA(rta), sizeof(oif));
+		} else if (rta->rta_type == RTA_MULTIPATH) {
+			const struct rtnexthop *nhp = RTA_DATA(rta);
+			int left = (int)RTA_PAYLOAD(rta);
+
+			while (left >= (int)sizeof(*nhp) && nhp->rtnh_len >= sizeof(*nhp) &&
+			       nhp->rtnh_len <= left) {
+				if (table == RT_TABLE_MAIN)
+					default_add(d, nhp->rtnh_ifindex);
+				left -= RTNH_ALIGN(nhp->rtnh_len);
+				nhp = RTNH_NEXT(nhp);
+			}
+		}
+	}
+	if (table == RT_TABLE_MAIN && oif > 0)
+		default_add(d, oif);
+	return 0;
+}
+
+int np_route_default_oifs(int *out, size_t max, size_t *n)
+{
+	static const unsigned char families[] = { AF_INET, AF_INET6 };
+	struct default_oifs d = { .out = out, .max = max };
+	int ret = 0;
+
+	for (size_t i = 0; i < sizeof(families) && !ret; i++) {
+		struct {
+			struct nlmsghdr nh;
+			struct rtmsg rt;
+		} req;
+
+		memset(&req, 0, sizeof(req));
+		req.nh.nlmsg_len = NLMSG_LENGTH(sizeof(struct rtmsg));
+		req.nh.nlmsg_type = RTM_GETROUTE;
+		req.nh.nlmsg_flags = NLM_F_DUMP;
+		req.rt.rtm_family = families[i];
+		ret = nl_transact(&req.nh, default_cb, &d);
+	}
+	*n = d.n;
+	return ret;
+}
+
+int np_link_info(int ifindex, char *name, size_t name_len, bool *loopback)
+{
+	char ifname[IF_NAMESIZE] = "";
+	struct ifreq ifr;
+	int fd = -1, ret = 0;
+
+	if (!if_indextoname((unsigned int)ifindex, ifname)) {
+		ret = errno == ENXIO ? -ENODEV : -errno;
+		goto cleanup;
+	}
+	fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	if (fd < 0) {
+		ret = -errno;
+		goto cleanup;
+	}
+	memset(&ifr, 0, sizeof(ifr));
+	snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "%s", ifname);
+	if (ioctl(fd, SIOCGIFFLAGS, &ifr) < 0) {
+		ret = -errno;
+		goto cleanup;
+	}
+	*loopback = ifr.ifr_flags & IFF_LOOPBACK;
+	snprintf(name, name_len, "%s", ifname);
+cleanup:
+	if (fd >= 0)
+		close(fd);
+	return ret;
+}
