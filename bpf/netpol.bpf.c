@@ -110,6 +110,18 @@ struct {
 #include "policy.h"
 #include "conntrack.h"
 
+/* fe80::/10 or :: as source, fe80::/10 or ff00::/8 as destination. */
+static __always_inline int np_link_scoped(const struct np_addr *src, const struct np_addr *dst)
+{
+	const __u64 *s = (const __u64 *)src;
+	int src_ll = src->b[0] == 0xfe && (src->b[1] & 0xc0) == 0x80;
+	int src_any = s[0] == 0 && s[1] == 0;
+	int dst_ll = dst->b[0] == 0xfe && (dst->b[1] & 0xc0) == 0x80;
+	int dst_mc = dst->b[0] == 0xff;
+
+	return (src_ll || src_any) && (dst_ll || dst_mc);
+}
+
 /* Does the interface own this source address?  (n_addrs is 0..2.) */
 static __always_inline int np_iface_owns(const struct np_iface *ifc, const struct np_addr *a)
 {
@@ -184,6 +196,13 @@ static __always_inline int judge(struct __sk_buff *skb, const __u8 dir)
 		return TC_ACT_OK;
 	if (rc != NP_PARSE_OK)
 		return TC_ACT_SHOT; /* NP_REASON_MALFORMED; no event, addresses unknown */
+
+	/* IPv6 link-scoped traffic (link-local or unspecified source, to a
+	 * link-local or multicast destination) never leaves the pod's link:
+	 * only the pod and its node can exchange it, so it is neither a
+	 * NetworkPolicy matter nor spoofing. */
+	if (np_link_scoped(&c.p.src, &c.p.dst))
+		return TC_ACT_OK;
 
 	if (dir == NP_DIR_EGRESS) {
 		__u32 ifindex = skb->ifindex;

@@ -45,6 +45,11 @@
 #define NP_ICMPV6_ECHOREPLY 129
 #define NP_ICMPV6_ND_FIRST 133 /* router solicitation */
 #define NP_ICMPV6_ND_LAST 137  /* redirect */
+/* Multicast listener discovery: like ND, link-local plumbing every IPv6
+ * interface sends (often from ::), never subject to NetworkPolicy. */
+#define NP_ICMPV6_MLD_QUERY 130
+#define NP_ICMPV6_MLD_DONE 132
+#define NP_ICMPV6_MLD2_REPORT 143
 
 enum np_frag_kind {
 	NP_FRAG_NONE = 0,
@@ -164,8 +169,10 @@ static __always_inline int np_parse_l4(const __u8 *l4, struct np_pkt *p)
 	case NP_PROTO_ICMP:
 	case NP_PROTO_ICMPV6:
 		type = l4[0];
-		if (p->proto == NP_PROTO_ICMPV6 && type >= NP_ICMPV6_ND_FIRST &&
-		    type <= NP_ICMPV6_ND_LAST)
+		if (p->proto == NP_PROTO_ICMPV6 &&
+		    ((type >= NP_ICMPV6_ND_FIRST && type <= NP_ICMPV6_ND_LAST) ||
+		     (type >= NP_ICMPV6_MLD_QUERY && type <= NP_ICMPV6_MLD_DONE) ||
+		     type == NP_ICMPV6_MLD2_REPORT))
 			return NP_PARSE_PASS;
 		if ((p->proto == NP_PROTO_ICMP &&
 		     (type == NP_ICMP_ECHO || type == NP_ICMP_ECHOREPLY)) ||

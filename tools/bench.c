@@ -602,6 +602,19 @@ static int cmd_packet(int argc, char **argv)
 		if (verbose)
 			fprintf(stderr, "np_ct %u entries, np_ct_deny %u entries, %llu events\n",
 				ct_count(dp.map_ct), ct_count(dp.map_ct_deny), d.events);
+		{
+			/* Every run must have been a new connection, judged and
+			 * recorded: anything else measured something else. */
+			uint32_t got = ct_count(pc == C_NEW_ALLOW ? dp.map_ct : dp.map_ct_deny);
+
+			if (got != repeat)
+				die("%s: %s holds %u entries after %u runs, expected %u (np_ct %u, np_ct_deny %u, %llu events)",
+				    case_names[pc], pc == C_NEW_ALLOW ? "np_ct" : "np_ct_deny", got, repeat,
+				    repeat, ct_count(dp.map_ct), ct_count(dp.map_ct_deny), d.events);
+			if (strcmp(events, "drain") == 0 && d.events != repeat)
+				die("%s: %llu flow events after %u runs, expected %u", case_names[pc],
+				    d.events, repeat, repeat);
+		}
 		break;
 	}
 	case C_CYCLE: {

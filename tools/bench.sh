@@ -65,8 +65,14 @@ run_one() { # name args...
 	shift
 	local out
 	if ! out=$("$B" "$@" 2>"$TMP/err"); then
+		# One retry, reported in the results: a second failure is fatal.
+		echo >&2
 		cat "$TMP/err" >&2
-		fail "'$B $*' exited with an error (configuration $name)"
+		echo "retried once after a failure: $name ($(head -c 300 "$TMP/err" | tr '\n' ' '))" >>"$TMP/retries"
+		if ! out=$("$B" "$@" 2>"$TMP/err"); then
+			cat "$TMP/err" >&2
+			fail "'$B $*' exited with an error twice (configuration $name)"
+		fi
 	fi
 	if [ "$name" = compile ]; then
 		echo "$out" | tr ' ' '\n' | grep '=' | sed "s/^/compile /" >>"$TMP/results"
@@ -214,6 +220,10 @@ if ((${#MISSES[@]})); then
 	for m in "${MISSES[@]}"; do echo "  - $m"; done
 else
 	echo "every line meets its target"
+fi
+if [ -s "$TMP/retries" ]; then
+	echo "RETRIES ($(wc -l <"$TMP/retries")): runs that failed once and passed on retry:"
+	sed 's/^/  - /' "$TMP/retries"
 fi
 echo "elapsed: $(($(date +%s) - start)) s"
 echo "bench: done"

@@ -3,6 +3,7 @@
 # the relay, and only on TCP 443.  Narrated; under a minute; exit 0 when
 # every step behaved as described.  Everything happens in network namespaces
 # named np-demo-*, removed at the end (also on failure or Ctrl-C).
+# shellcheck disable=SC2317 # functions below run through check/trap
 set -u
 
 BUILD=${1:-build}
@@ -18,7 +19,7 @@ AGENT_PID=
 PIDS=()
 STATUS=0
 
-if [ -t 1 ]; then B=$'\e[1m'; G=$'\e[32m'; R=$'\e[31m'; N=$'\e[0m'; else B= G= R= N=; fi
+if [ -t 1 ]; then B=$'\e[1m'; G=$'\e[32m'; R=$'\e[31m'; N=$'\e[0m'; else B='' G='' R='' N=''; fi
 say() { printf '\n%s==> %s%s\n' "$B" "$*" "$N"; }
 run() { printf '  $ %s\n' "$*"; }
 good() { printf '  %s%s%s\n' "$G" "$*" "$N"; }
@@ -26,13 +27,9 @@ bad() { printf '  %s%s%s\n' "$R" "$*" "$N"; STATUS=1; }
 
 cleanup() {
 	local p
-	if [ -n "$AGENT_PID" ]; then
-		kill -TERM "$AGENT_PID" 2>/dev/null
-		for _ in $(seq 50); do kill -0 "$AGENT_PID" 2>/dev/null || break; sleep 0.1; done
-		kill -KILL "$AGENT_PID" 2>/dev/null || true
-	fi
+	[ -n "$AGENT_PID" ] && stop_pid "$AGENT_PID"
 	for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
-	wait 2>/dev/null
+	for p in "${PIDS[@]}"; do wait "$p" 2>/dev/null; done
 	net_cleanup
 	[ -n "$TMP" ] && rm -rf "$TMP"
 }
@@ -65,9 +62,9 @@ net_add_pod other 10.244.2.20
 echo "  relay/relay-0      10.244.1.10  serves TCP 443 and 8080"
 echo "  an AKS client      10.250.0.5   (inside the example AKS range 10.250.0.0/16)"
 echo "  other/client-0     10.244.2.20  (a pod of this cluster: not an AKS address)"
-in_pod relay "$BUILD/np-conn" listen 443 2>>"$TMP/listen.log" &
+ip netns exec "$NP_PREFIX-relay" "$BUILD/np-conn" listen 443 >/dev/null 2>>"$TMP/listen.log" &
 PIDS+=($!)
-in_pod relay "$BUILD/np-conn" listen 8080 2>>"$TMP/listen.log" &
+ip netns exec "$NP_PREFIX-relay" "$BUILD/np-conn" listen 8080 >/dev/null 2>>"$TMP/listen.log" &
 PIDS+=($!)
 wait_for_count "$TMP/listen.log" listening 2 50 || { bad "the echo servers did not start"; exit 1; }
 
@@ -100,7 +97,7 @@ done < "$TMP/verdicts.jsonl"
 
 say "Start the agent in the node: it finds each pod's interface from the routing table and attaches there"
 run "netpol-agent --objects $TMP --log-level info"
-in_node "$BUILD/netpol-agent" --objects "$TMP" --log-level info 2>"$TMP/agent.log" &
+ip netns exec "$NODE_NS" "$BUILD/netpol-agent" --objects "$TMP" --log-level info >/dev/null 2>"$TMP/agent.log" &
 AGENT_PID=$!
 if ! wait_for_log "$TMP/agent.log" 'msg="ready' 100; then
 	bad "the agent did not become ready:"
@@ -130,8 +127,8 @@ else
 fi
 
 say "Stop the agent (this version detaches on exit) and clean up"
-kill -TERM "$AGENT_PID"
-for _ in $(seq 50); do kill -0 "$AGENT_PID" 2>/dev/null || break; sleep 0.1; done
+stop_pid "$AGENT_PID" TERM
+AGENT_PID=
 tail -n 3 "$TMP/agent.log" | sed 's/^/    /'
 if [ "$STATUS" -eq 0 ]; then
 	good "demo finished: every step behaved as described"

@@ -376,8 +376,8 @@ cleanup:
 	return ret;
 }
 
-/* Attach to every planned interface (again: BPF_TC_F_REPLACE makes it
- * idempotent and repairs removed filters), detach from the others.
+/* Attach to every planned interface (again where our filters went missing:
+ * BPF_TC_F_REPLACE makes that idempotent), detach from the others.
  * Returns the number of interfaces that could not be attached. */
 static size_t reconcile_attachments(struct agent *a, const struct iface_plan *plan)
 {
@@ -390,6 +390,8 @@ static size_t reconcile_attachments(struct agent *a, const struct iface_plan *pl
 		for (size_t k = 0; k < a->n_atts; k++)
 			if (a->atts[k].ifindex == ifindex)
 				old = &a->atts[k];
+		if (old && np_attach_intact(old))
+			continue;
 		if (np_attach(ifindex, a->dp.prog_ingress, a->dp.prog_egress, &fresh)) {
 			/* np_attach undid its own part; undo the earlier one too
 			 * so nothing half-attached stays behind untracked.  The
@@ -400,6 +402,8 @@ static size_t reconcile_attachments(struct agent *a, const struct iface_plan *pl
 			continue;
 		}
 		if (old) {
+			np_warn("our filters on %s (ifindex %d) had been removed by someone else; re-attached",
+				fresh.ifname, ifindex);
 			fresh.created_qdisc = fresh.created_qdisc || old->created_qdisc;
 			*old = fresh;
 		} else if (np_vec_push(&a->atts, &a->n_atts, &a->cap_atts, &fresh)) {
@@ -529,10 +533,14 @@ static int on_event(void *ctx, void *data, size_t size)
 	kind = ev->kind == NP_EV_NEW ? "new" : ev->kind == NP_EV_DENY ? "deny"
 				     : ev->kind == NP_EV_CUT ? "cut" : "unknown";
 	pod = np_hashmap_get(&a->compiled.ep_names, &ev->ep_id);
-	np_dbg("flow %s: %s %s %s:%u -> %s:%u pod=%s verdict=%s reason=%s cookie=%u",
+	bool v6 = !np_addr_is_v4(&ev->src);
+
+	np_addr_str(&ev->src, src, sizeof(src));
+	np_addr_str(&ev->dst, dst, sizeof(dst));
+	np_dbg("flow %s: %s %s %s%s%s:%u -> %s%s%s:%u pod=%s verdict=%s reason=%s cookie=%u",
 	       kind, ev->dir == NP_DIR_INGRESS ? "ingress" : "egress",
-	       np_proto_name(ev->proto), np_addr_str(&ev->src, src, sizeof(src)),
-	       ntohs(ev->sport), np_addr_str(&ev->dst, dst, sizeof(dst)),
+	       np_proto_name(ev->proto), v6 ? "[" : "", src, v6 ? "]" : "",
+	       ntohs(ev->sport), v6 ? "[" : "", dst, v6 ? "]" : "",
 	       ntohs(ev->dport), pod ? *pod : "-", np_verdict_name(ev->verdict),
 	       np_reason_name(ev->reason), ev->cookie);
 	return 0;

@@ -35,6 +35,23 @@ static int detach_one(int ifindex, enum bpf_tc_attach_point where)
 	return ret;
 }
 
+static bool present(int ifindex, enum bpf_tc_attach_point where)
+{
+	DECLARE_LIBBPF_OPTS(bpf_tc_hook, hook, .ifindex = ifindex,
+			    .attach_point = where);
+	DECLARE_LIBBPF_OPTS(bpf_tc_opts, opts, .handle = NP_TC_HANDLE,
+			    .priority = NP_TC_PRIORITY);
+
+	return bpf_tc_query(&hook, &opts) == 0;
+}
+
+bool np_attach_intact(const struct np_attachment *att)
+{
+	return att->ingress_hook && att->egress_hook &&
+	       present(att->ifindex, BPF_TC_INGRESS) &&
+	       present(att->ifindex, BPF_TC_EGRESS);
+}
+
 int np_attach(int ifindex, int prog_ingress, int prog_egress,
 	      struct np_attachment *att)
 {

@@ -29,6 +29,10 @@ struct np_attachment {
 int np_attach(int ifindex, int prog_ingress, int prog_egress,
 	      struct np_attachment *att);
 
+/* Are both of our filters still on ATT's interface?  (Lets a resync skip
+ * interfaces that need nothing, instead of re-creating hooks.) */
+bool np_attach_intact(const struct np_attachment *att);
+
 /* Remove what np_attach added.  An interface that is already gone counts
  * as detached.  Returns 0 or the first -errno (and still tries the rest). */
 int np_detach(struct np_attachment *att);

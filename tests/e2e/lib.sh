@@ -54,6 +54,26 @@ net_add_pod() {
 	fi
 }
 
+# alive PID: running (a zombie child that exited but was not reaped is not).
+alive() {
+	local st
+	st=$(awk '{print $3}' "/proc/$1/stat" 2>/dev/null) || return 1
+	[ -n "$st" ] && [ "$st" != Z ]
+}
+
+# stop_pid PID [SIGNAL]: signal, wait up to 5 s, then SIGKILL; reaps it if it
+# is our child.  Returns its exit status (137 after SIGKILL).
+stop_pid() {
+	local pid=$1 sig=${2:-TERM} i
+	kill -"$sig" "$pid" 2>/dev/null || true
+	for ((i = 0; i < 50; i++)); do
+		alive "$pid" || break
+		sleep 0.1
+	done
+	alive "$pid" && kill -KILL "$pid" 2>/dev/null
+	wait "$pid" 2>/dev/null
+}
+
 # wait_for_log FILE PATTERN TIMEOUT_DS: poll every 0.1 s, at most TIMEOUT_DS
 # tenths of a second.  0 when PATTERN appeared.
 wait_for_log() {

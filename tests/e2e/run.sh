@@ -16,6 +16,7 @@
 # Policies: relay-allow-aks.yaml as shipped, plus an egress default-deny for
 # the relay, so allowed connections only complete if replies are recognised.
 # Output: "ok - ..." / "not ok - ..." per check, then "e2e: N passed, M failed".
+# shellcheck disable=SC2317 # functions below run through check/trap
 set -u
 
 BUILD=${1:-build}
@@ -41,13 +42,9 @@ check() { local d=$1; shift; if "$@"; then ok "$d"; else not_ok "$d"; fi; }
 
 cleanup() {
 	local p
-	if [ -n "$AGENT_PID" ] && kill -0 "$AGENT_PID" 2>/dev/null; then
-		kill -TERM "$AGENT_PID" 2>/dev/null
-		for _ in $(seq 50); do kill -0 "$AGENT_PID" 2>/dev/null || break; sleep 0.1; done
-		kill -KILL "$AGENT_PID" 2>/dev/null || true
-	fi
+	[ -n "$AGENT_PID" ] && stop_pid "$AGENT_PID"
 	for p in "${LISTENER_PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
-	wait 2>/dev/null
+	for p in "${LISTENER_PIDS[@]}"; do wait "$p" 2>/dev/null; done
 	net_cleanup
 	[ -n "$TMP" ] && rm -rf "$TMP"
 }
@@ -95,7 +92,9 @@ no_clsact_on() {
 
 start_listener() { # POD [--udp] PORT
 	local pod=$1; shift
-	in_pod "$pod" "$NPCONN" listen "$@" 2>>"$TMP/listen-$pod.log" &
+	# ip netns exec execs the program: $! is the listener itself.
+	ip netns exec "$NP_PREFIX-$pod" "$NPCONN" listen "$@" \
+		>/dev/null 2>>"$TMP/listen-$pod.log" &
 	LISTENER_PIDS+=($!)
 }
 
@@ -170,7 +169,9 @@ spec:
 YAML
 
 # ---- start the agent in the node namespace ----
-in_node "$AGENT" --objects "$OBJ" --node-ip 10.0.0.1 --log-level info 2>"$TMP/agent.log" &
+# Not through a shell function: $! must be the agent itself (signals).
+ip netns exec "$NODE_NS" "$AGENT" --objects "$OBJ" --node-ip 10.0.0.1 \
+	--log-level info >/dev/null 2>"$TMP/agent.log" &
 AGENT_PID=$!
 if ! wait_for_log "$TMP/agent.log" 'msg="ready' 100; then
 	not_ok "agent starts and logs ready within 10 s"
@@ -217,7 +218,7 @@ sed 's/port: 443/port: 99999/' "$OBJ/relay-allow-aks.yaml" > "$OBJ/relay-allow-a
 mv "$OBJ/relay-allow-aks.yaml.new" "$OBJ/relay-allow-aks.yaml"
 check "invalid edit: reload failure logged" hup_and_wait 'reload failed' 1
 check "invalid edit: error names the file" grep -q 'level=error.*relay-allow-aks.yaml' "$TMP/agent.log"
-check "invalid edit: agent still running" kill -0 "$AGENT_PID"
+check "invalid edit: agent still running" alive "$AGENT_PID"
 check "invalid edit: last good policy stays (other -> relay:443 allowed)" allowed other 10.244.1.10 443
 check "invalid edit: aks -> relay:8080 still denied" denied aks 10.244.1.10 8080
 
@@ -228,20 +229,14 @@ check "rule removed: new other -> relay:443 connection denied" denied other 10.2
 check "rule removed: aks -> relay:443 still allowed" allowed aks 10.244.1.10 443
 
 # ---- SIGTERM: filters detached, clsact removed, exit 0 ----
-kill -TERM "$AGENT_PID"
-rc=
-for _ in $(seq 50); do
-	if ! kill -0 "$AGENT_PID" 2>/dev/null; then wait "$AGENT_PID"; rc=$?; break; fi
-	sleep 0.1
-done
-AGENT_PID_DONE=$AGENT_PID
+stop_pid "$AGENT_PID" TERM
+rc=$?
 AGENT_PID=
-check "SIGTERM: agent exits 0 within 5 s" test "${rc:-x}" = 0
+check "SIGTERM: agent exits 0 within 5 s" test "$rc" = 0
 check "SIGTERM: no filters left on np-relay ingress" no_filters_on np-relay ingress
 check "SIGTERM: no filters left on np-relay egress" no_filters_on np-relay egress
 check "SIGTERM: no filters left on np-other ingress" no_filters_on np-other ingress
 check "SIGTERM: clsact qdiscs the agent created are removed" no_clsact_on np-relay
 check "after exit: other -> relay:443 flows again (unfiltered)" allowed other 10.244.1.10 443
-: "$AGENT_PID_DONE"
 
 finish
