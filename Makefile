@@ -51,7 +51,7 @@ TOOLS_SRCS := $(wildcard tools/*.c) $(wildcard tests/bpf/*.c)
 TOOL_BINS := $(patsubst tools/%.c,$(BUILD)/%,$(wildcard tools/*.c)) \
 	$(patsubst tests/bpf/%.c,$(BUILD)/tests/%,$(wildcard tests/bpf/*.c))
 
-.PHONY: all deps test test-unit test-asan test-bpf test-conformance test-e2e bench demo clean
+.PHONY: all deps test test-unit test-asan test-bpf test-cli test-conformance test-e2e bench demo clean
 .DELETE_ON_ERROR:
 
 all: $(BUILD)/netpol-agent $(BUILD)/netpolctl $(BPF_OBJS) $(TOOL_BINS)
@@ -116,7 +116,7 @@ $(BUILD)/tests-asan/test_%: tests/unit/test_%.c $(BUILD)/libnetpol-asan.a $(USER
 	$(call msg,LINK,$@)
 	$(Q)$(CC) $(CFLAGS) $(ASAN_FLAGS) $< $(BUILD)/libnetpol-asan.a $(LDLIBS) -lcmocka -o $@
 
-test: test-unit test-asan test-bpf test-conformance test-e2e
+test: test-unit test-asan test-bpf test-cli test-conformance test-e2e
 	@echo "all test tiers passed"
 
 test-unit: $(UNIT_BINS)
@@ -127,6 +127,9 @@ test-asan: $(ASAN_BINS)
 
 test-bpf: all
 	$(Q)tests/bpf/run.sh $(BUILD)
+
+test-cli: all
+	$(Q)tests/cli/run.sh $(BUILD)
 
 test-conformance: all
 	$(Q)tests/conformance/run.sh $(BUILD)

@@ -1,0 +1,108 @@
+#!/usr/bin/env bash
+# netpolctl verdict: output format, attribution, options and exit codes.
+# Usage: tests/cli/run.sh BUILD_DIR   (root: the verdicts run the BPF programs)
+set -uo pipefail
+build=${1:?usage: $0 BUILD_DIR}
+here=$(cd "$(dirname "$0")" && pwd)
+root=$(cd "$here/../.." && pwd)
+ctl="$build/netpolctl"
+objs=(-f "$here/objects.yaml" -f "$root/policies/relay-allow-aks.yaml")
+pass=0
+fail=0
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+
+if [ "$(id -u)" != 0 ]; then
+	echo "tests/cli: needs root (netpolctl verdict loads BPF programs)" >&2
+	exit 1
+fi
+
+ok() { echo "ok - $1"; pass=$((pass + 1)); }
+not_ok() { echo "not ok - $1"; echo "$2" | sed 's/^/    /'; fail=$((fail + 1)); }
+
+# check NAME JQ_FILTER OUTPUT: the filter must evaluate to true.
+check() {
+	if echo "$3" | jq -e "$2" >/dev/null 2>&1; then ok "$1"; else not_ok "$1" "$3"; fi
+}
+
+# verdict PROBE_JSON -> one output line
+verdict() { echo "$1" | "$ctl" verdict "${objs[@]}" --probes - 2>"$tmp/err"; }
+
+out=$(verdict '{"id": 7, "from": "10.250.3.4", "to": "relay/relay-0", "port": 443, "protocol": "TCP"}')
+check "AKS address -> relay:443 allowed" '.verdict == "ALLOW"' "$out"
+check "attribution names the policy and rule" \
+	'.ingress.policy == "relay/relay-allow-aks" and .ingress.rule == "ingress[0]" and .ingress.reason == "policy"' "$out"
+check "unknown probe fields are kept, in order" '(keys_unsorted | .[0]) == "id" and .id == 7' "$out"
+check "no egress detail for a bare IP source" 'has("egress") | not' "$out"
+
+out=$(verdict '{"from": "10.99.0.1", "to": "relay/relay-0", "port": 443}')
+check "address outside the AKS ranges denied" '.verdict == "DENY" and .ingress.reason == "no-rule"' "$out"
+check "denial names the isolating policy" '.ingress.isolatedBy == ["relay/relay-allow-aks"]' "$out"
+
+out=$(verdict '{"from": "10.250.3.4", "to": "relay/relay-0", "port": 8443}')
+check "AKS address on another port denied" '.verdict == "DENY"' "$out"
+
+out=$(verdict '{"from": "10.250.3.4", "to": "relay/relay-0", "port": 443, "protocol": "UDP"}')
+check "UDP 443 denied (the rule is TCP)" '.verdict == "DENY"' "$out"
+
+out=$(verdict '{"from": "apps/web", "to": "relay/relay-0", "port": 443}')
+check "pod outside the ranges denied, egress of the source allowed" \
+	'.verdict == "DENY" and .egress.verdict == "ALLOW" and .egress.reason == "not-isolated"' "$out"
+
+out=$(verdict '{"from": "apps/node-exporter", "to": "relay/relay-0", "port": 9100}')
+check "hostNetwork pod counts as the node" '.verdict == "ALLOW" and .ingress.reason == "node"' "$out"
+
+out=$(verdict '{"from": "fd00:250::5", "to": "relay/relay-0", "port": 443}')
+check "IPv6 source picks the pod's IPv6 address and is denied" '.verdict == "DENY"' "$out"
+
+out=$(verdict '{"from": "10.250.3.4", "to": "relay/relay-0", "protocol": "ICMP"}')
+check "ICMP denied by a rule that names ports" '.verdict == "DENY"' "$out"
+
+out=$(verdict '{"from": "relay/relay-0", "to": "apps/web", "port": 8080}')
+check "named port resolves at the destination pod" \
+	'.verdict == "ALLOW" and .ingress.rule == "ingress[0]"' "$out"
+out=$(verdict '{"from": "10.99.0.1", "to": "apps/web", "port": 8080}')
+check "audit-annotated policy: would-be denial passes as AUDIT" \
+	'.verdict == "AUDIT" and .ingress.verdict == "AUDIT"' "$out"
+
+out=$("$ctl" verdict "${objs[@]}" --audit --from 10.99.0.1 --to relay/relay-0 --port 443 2>&1)
+check "--audit and single-probe flags" '.verdict == "AUDIT" and .from == "10.99.0.1" and .protocol == "TCP"' "$out"
+
+printf '%s\n' '{"n":1,"from":"10.250.0.1","to":"relay/relay-0","port":443}' \
+	'{"n":2,"from":"10.251.0.1","to":"relay/relay-0","port":443}' \
+	'{"n":3,"from":"10.252.0.1","to":"relay/relay-0","port":443}' > "$tmp/probes.jsonl"
+out=$("$ctl" verdict "${objs[@]}" --probes "$tmp/probes.jsonl" 2>&1 | jq -c '[.n, .verdict]' | tr -d '\n')
+if [ "$out" = '[1,"ALLOW"][2,"ALLOW"][3,"DENY"]' ]; then ok "probes file: one line per probe, in order"; else not_ok "probes file order" "$out"; fi
+
+# Bad input: exit 2 and a message naming what is wrong.
+expect_bad() { # NAME PATTERN CMD...
+	local name=$1 pattern=$2
+	shift 2
+	"$@" >"$tmp/out" 2>"$tmp/err" </dev/null
+	local rc=$?
+	if [ "$rc" = 2 ] && grep -q -- "$pattern" "$tmp/err" && [ ! -s "$tmp/out" ]; then
+		ok "$name"
+	else
+		not_ok "$name" "exit $rc; stderr: $(cat "$tmp/err"); stdout: $(cat "$tmp/out")"
+	fi
+}
+printf '%s\n' '{"from":"10.250.0.1","to":"relay/relay-0","port":443}' '{"from":"relay/nope","to":"relay/relay-0","port":443}' >"$tmp/bad-pod.jsonl"
+expect_bad "unknown pod in a probe: exit 2, line named" "bad-pod.jsonl:2: pod relay/nope not found" \
+	"$ctl" verdict "${objs[@]}" --probes "$tmp/bad-pod.jsonl"
+printf '%s\n' '{"from":"10.250.0.1","to":"relay/relay-0","port":70000}' >"$tmp/bad-port.jsonl"
+expect_bad "out-of-range probe port: exit 2" 'bad-port.jsonl:1: .*must be a number from 1 to 65535' \
+	"$ctl" verdict "${objs[@]}" --probes "$tmp/bad-port.jsonl"
+printf 'not json\n' >"$tmp/bad-json.jsonl"
+expect_bad "malformed probe line: exit 2" "bad-json.jsonl:1: not a JSON object" \
+	"$ctl" verdict "${objs[@]}" --probes "$tmp/bad-json.jsonl"
+sed 's/port: 443/port: 99999/' "$root/policies/relay-allow-aks.yaml" >"$tmp/bad-policy.yaml"
+expect_bad "invalid policy: exit 2 naming file, object and field" \
+	"bad-policy.yaml: NetworkPolicy relay/relay-allow-aks: spec.ingress\[0\].ports\[0\].port" \
+	"$ctl" verdict -f "$here/objects.yaml" -f "$tmp/bad-policy.yaml" --from 10.250.0.1 --to relay/relay-0 --port 443
+sed 's/ingress:/ingres:/' "$root/policies/relay-allow-aks.yaml" >"$tmp/typo.yaml"
+expect_bad "unknown field in a policy: exit 2" "spec.ingres" \
+	"$ctl" verdict -f "$here/objects.yaml" -f "$tmp/typo.yaml" --from 10.250.0.1 --to relay/relay-0 --port 443
+expect_bad "missing objects: exit 2" "give objects with -f" "$ctl" verdict --from a/b --to c/d --port 1
+
+echo "cli: $pass passed, $fail failed"
+[ "$fail" = 0 ]
