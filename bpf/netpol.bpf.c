@@ -137,29 +137,38 @@ static __always_inline int np_iface_owns(const struct np_iface *ifc, const struc
 }
 
 /*
- * Fragments: the first one records its ports under {src, dst, id, proto};
- * later ones (no L4 header) take them from there, or are dropped.  So a
- * fragment is judged on the same 5-tuple as its first fragment and can
- * never slip past the policy.  Returns 0, or -1 to drop.
+ * Fragments: a first fragment that passes records its ports under
+ * {src, dst, id, proto}; later ones (no L4 header) take them from there, or
+ * are dropped.  So a fragment is judged on the same 5-tuple as its first
+ * fragment and can never slip past the policy.  Recording only first
+ * fragments that passed (after anti-spoofing) keeps a pod from planting
+ * ports for another pod's datagrams.
  */
+static __always_inline void np_frag_key(const struct np_pkt *p, struct np_frag_key *fk)
+{
+	__builtin_memset(fk, 0, sizeof(*fk));
+	__builtin_memcpy(&fk->src, &p->src, sizeof(fk->src));
+	__builtin_memcpy(&fk->dst, &p->dst, sizeof(fk->dst));
+	fk->id = p->frag_id;
+	fk->proto = p->proto;
+}
+
+static __always_inline void np_frag_record(const struct np_pkt *p)
+{
+	struct np_frag_key fk;
+	struct np_frag_val fv = { .sport = p->sport, .dport = p->dport };
+
+	np_frag_key(p, &fk);
+	bpf_map_update_elem(&np_frags, &fk, &fv, BPF_ANY);
+}
+
+/* Ports of a later fragment from its first fragment: 0, or -1 to drop. */
 static __always_inline int np_frag_ports(struct np_pkt *p)
 {
 	struct np_frag_key fk;
-	struct np_frag_val fv;
 	struct np_frag_val *hit;
 
-	__builtin_memset(&fk, 0, sizeof(fk));
-	__builtin_memcpy(&fk.src, &p->src, sizeof(fk.src));
-	__builtin_memcpy(&fk.dst, &p->dst, sizeof(fk.dst));
-	fk.id = p->frag_id;
-	fk.proto = p->proto;
-	if (p->frag == NP_FRAG_FIRST) {
-		fv.sport = p->sport;
-		fv.dport = p->dport;
-		fv.pad = 0;
-		bpf_map_update_elem(&np_frags, &fk, &fv, BPF_ANY);
-		return 0;
-	}
+	np_frag_key(p, &fk);
 	hit = bpf_map_lookup_elem(&np_frags, &fk);
 	if (!hit)
 		return -1;
@@ -204,25 +213,7 @@ static __always_inline int judge(struct __sk_buff *skb, const __u8 dir)
 	if (np_link_scoped(&c.p.src, &c.p.dst))
 		return TC_ACT_OK;
 
-	if (dir == NP_DIR_EGRESS) {
-		__u32 ifindex = skb->ifindex;
-		struct np_iface *ifc = bpf_map_lookup_elem(&np_ifaces, &ifindex);
-
-		if (!ifc)
-			return cfg_deny_unknown ? TC_ACT_SHOT : TC_ACT_OK; /* NP_REASON_UNKNOWN_POD */
-		if (!np_iface_owns(ifc, &c.p.src)) {
-			struct np_res r = {
-				.ep_id = ifc->ep_id,
-				.verdict = NP_VERDICT_DENY,
-				.reason = NP_REASON_SPOOFED,
-			};
-
-			np_emit(skb, &c, &r, NP_EV_DENY);
-			return TC_ACT_SHOT;
-		}
-	}
-
-	if (c.p.frag != NP_FRAG_NONE && np_frag_ports(&c.p) < 0) {
+	if (c.p.frag == NP_FRAG_LATER && np_frag_ports(&c.p) < 0) {
 		struct np_res r = {
 			.verdict = NP_VERDICT_DENY,
 			.reason = NP_REASON_FRAGMENT,
@@ -234,6 +225,7 @@ static __always_inline int judge(struct __sk_buff *skb, const __u8 dir)
 
 	/* Conntrack key from the pod's point of view. */
 	c.key.proto = c.p.proto;
+	c.key.ifindex = skb->ifindex;
 	if (dir == NP_DIR_EGRESS) {
 		c.key.local = c.p.src;
 		c.key.remote = c.p.dst;
@@ -253,9 +245,37 @@ static __always_inline int judge(struct __sk_buff *skb, const __u8 dir)
 	if (ct) {
 		rc = np_ct_hit(skb, &c, ct);
 		if (rc != NP_CT_AGAIN)
-			return rc;
+			goto out;
 	}
-	return np_ct_miss(skb, &c);
+
+	/* A new connection (or one we forgot).  The interface is in the
+	 * conntrack key, so a spoofed packet never finds another pod's
+	 * entry and always ends up here. */
+	if (dir == NP_DIR_EGRESS) {
+		__u32 ifindex = skb->ifindex;
+		struct np_iface *ifc = bpf_map_lookup_elem(&np_ifaces, &ifindex);
+
+		if (!ifc) {
+			rc = cfg_deny_unknown ? TC_ACT_SHOT : TC_ACT_OK; /* NP_REASON_UNKNOWN_POD */
+			goto out;
+		}
+		if (!np_iface_owns(ifc, &c.p.src)) {
+			struct np_res r = {
+				.ep_id = ifc->ep_id,
+				.verdict = NP_VERDICT_DENY,
+				.reason = NP_REASON_SPOOFED,
+			};
+
+			np_emit(skb, &c, &r, NP_EV_DENY);
+			return TC_ACT_SHOT;
+		}
+	}
+
+	rc = np_ct_miss(skb, &c);
+out:
+	if (rc == TC_ACT_OK && c.p.frag == NP_FRAG_FIRST)
+		np_frag_record(&c.p);
+	return rc;
 }
 
 SEC("tc")

@@ -121,7 +121,10 @@ struct np_port_val {
  * BPF_MAP_TYPE_LRU_HASH.  The key is written from the point of view of the
  * pod whose interface the program runs on, so both directions of one
  * connection find the same entry with one lookup, and two local pods talking
- * to each other each have their own entry. */
+ * to each other each have their own entry.  The interface is part of the
+ * key: a pod spoofing another pod's address can never hit that pod's
+ * entries, so the anti-spoofing check only has to run when a connection is
+ * new, not on every packet. */
 struct np_ct_key {
 	struct np_addr local;  /* the pod's address */
 	struct np_addr remote; /* the peer's address */
@@ -129,6 +132,7 @@ struct np_ct_key {
 	__u16 remote_port;     /* network order; ICMP echo: the identifier */
 	__u8 proto;
 	__u8 pad[3];
+	__u32 ifindex;         /* the pod's host-side interface */
 };
 
 #define NP_TCP_SYN_ORIG (1u << 0)  /* SYN seen from the originator */
@@ -203,7 +207,7 @@ NP_STATIC_ASSERT(sizeof(struct np_endpoint) == 16, "np_endpoint");
 NP_STATIC_ASSERT(sizeof(struct np_iface) == 40, "np_iface");
 NP_STATIC_ASSERT(sizeof(struct np_peer_key) == 24, "np_peer_key");
 NP_STATIC_ASSERT(sizeof(struct np_port_key) == 12, "np_port_key");
-NP_STATIC_ASSERT(sizeof(struct np_ct_key) == 40, "np_ct_key");
+NP_STATIC_ASSERT(sizeof(struct np_ct_key) == 44, "np_ct_key");
 NP_STATIC_ASSERT(sizeof(struct np_ct_val) == 32, "np_ct_val");
 NP_STATIC_ASSERT(sizeof(struct np_frag_key) == 40, "np_frag_key");
 NP_STATIC_ASSERT(sizeof(struct np_frag_val) == 8, "np_frag_val");

@@ -159,12 +159,12 @@ row() {
 			MISSES+=("$label @ $n CIDRs: $judged ns > $abs ns absolute target (meets the floor-scaled target $scaled ns)")
 		fi
 	fi
-	printf '%-36s|%7s |%8s |%-12s|%7s |%7s |%-11s|%-17s| %s\n' "$label" "$n" "$v" " $(spread "$key")" "$ratio" "$net" \
+	printf '%-36s|%7s |%8s |%-14s|%7s |%7s |%-11s|%-17s| %s\n' "$label" "$n" "$v" " $(spread "$key")" "$ratio" "$net" \
 		" $shown" " <= $abs / $scaled" "$status"
 }
 hdr() {
-	printf '%-36s|%7s |%8s |%-12s|%7s |%7s |%-11s|%-17s| %s\n' "case" cidrs "ns/pkt" " min-max" "x floor" "net" " AWS ns" " target abs/scaled" "ok?"
-	echo "------------------------------------+--------+---------+------------+--------+--------+-----------+-----------------+------"
+	printf '%-36s|%7s |%8s |%-14s|%7s |%7s |%-11s|%-17s| %s\n' "case" cidrs "ns/pkt" " min-max" "x floor" "net" " AWS ns" " target abs/scaled" "ok?"
+	echo "------------------------------------+--------+---------+--------------+--------+--------+-----------+-----------------+------"
 }
 CONE() { median "$1/1"; } # value at 1 CIDR, for the "within 10%" rule
 cap10() { # KEY-PREFIX CIDRS [wrapped] -> 1.1 x the 1-CIDR figure (net when wrapped), or "-" at 1 CIDR

@@ -266,3 +266,19 @@ int np_prog_run(int prog_fd, const void *pkt, size_t len, __u32 *retval, __u32 r
 cleanup:
 	return err;
 }
+
+int np_prog_run_on(int prog_fd, const void *pkt, size_t len, __u32 ifindex, __u32 *retval)
+{
+	struct __sk_buff ctx = { .ifindex = ifindex };
+	LIBBPF_OPTS(bpf_test_run_opts, opts, .data_in = pkt, .data_size_in = (__u32)len,
+		    .ctx_in = &ctx, .ctx_size_in = sizeof(ctx), .repeat = 1);
+	int err = 0;
+
+	if (bpf_prog_test_run_opts(prog_fd, &opts) < 0) {
+		err = -errno;
+		goto cleanup;
+	}
+	*retval = opts.retval;
+cleanup:
+	return err;
+}

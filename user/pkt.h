@@ -37,6 +37,9 @@ int np_pkt_build(const struct np_pkt_spec *s, void *buf, size_t cap);
 
 /* bpf_prog_test_run_opts wrapper: 0 or -errno; retval/duration optional
  * (duration is the kernel's average per run, ns). */
+/* Like np_prog_run, once, as if the packet arrived on IFINDEX (the device
+ * must exist in the caller's network namespace). */
+int np_prog_run_on(int prog_fd, const void *pkt, size_t len, __u32 ifindex, __u32 *retval);
 int np_prog_run(int prog_fd, const void *pkt, size_t len, __u32 *retval, __u32 repeat,
 		__u64 *duration_ns);
 

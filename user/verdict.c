@@ -279,6 +279,7 @@ static void ct_key_for(const struct probe *p, enum np_dir dir,
 
 	memset(k, 0, sizeof(*k));
 	k->proto = p->proto;
+	k->ifindex = 1; /* bpf_prog_test_run runs the packet on loopback */
 	if (dir == NP_DIR_EGRESS) {
 		k->local = p->from.addr;
 		k->remote = p->to.addr;

@@ -19,7 +19,10 @@
  *   class 20: TCP 443 (200), UDP 53 (201), SCTP 9999 (202)
  *   class 30: everything, no ports (300)
  */
+#define _GNU_SOURCE
 #include <errno.h>
+#include <net/if.h>
+#include <sched.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stdbool.h>
@@ -298,6 +301,7 @@ static struct np_ct_key key_of(const struct np_pkt_spec *s, int dir)
 		k.local_port = dp;
 		k.remote_port = sp;
 	}
+	k.ifindex = 1; /* loopback: the device of bpf_prog_test_run */
 	k.proto = s->proto;
 	return k;
 }
@@ -396,6 +400,35 @@ struct dp_case {
 };
 
 #define TCP4(s, sp, d, dp, fl) .src = s, .dst = d, .proto = NP_PROTO_TCP, .sport = sp, .dport = dp, .tcp_flags = fl
+
+/* Pod B's interface sends packets with pod A's source address and A's
+ * established 5-tuple: the conntrack key includes the interface, so they
+ * miss A's entry and are dropped as spoofed; A's own packets still pass. */
+static void test_spoof_cannot_use_other_pods_entries(void **state)
+{
+	struct env *e = *state;
+	struct np_pkt_spec syn = { TCP4(POD_A4, 40000, PEER_EG4, 443, SYN) };
+	struct np_pkt_spec ack = { TCP4(POD_A4, 40000, PEER_EG4, 443, ACK) };
+	struct np_iface ifc_b = { .ep_id = EP_B, .n_addrs = 1 };
+	uint8_t buf[256];
+	uint32_t ret = 0xdead, ifindex_b;
+	int len;
+
+	/* A private network namespace holds the second "pod interface". */
+	assert_int_equal(unshare(CLONE_NEWNET), 0);
+	assert_int_equal(system("ip link add npt-b type veth peer name npt-b-peer"), 0);
+	ifindex_b = if_nametoindex("npt-b");
+	assert_true(ifindex_b > 1);
+	ifc_b.addrs[0] = a_pod_b4;
+	assert_int_equal(bpf_map_update_elem(e->dp.map_ifaces, &ifindex_b, &ifc_b, BPF_ANY), 0);
+
+	assert_int_equal(run(e, EG, &syn), TC_ACT_OK);
+	len = build(&ack, buf, sizeof(buf));
+	assert_int_equal(np_prog_run_on(e->dp.prog_egress, buf, (size_t)len, ifindex_b, &ret), 0);
+	assert_int_equal(ret, TC_ACT_SHOT);
+	assert_int_equal(map_count(e->dp.map_ct, sizeof(struct np_ct_key)), 1);
+	assert_int_equal(run(e, EG, &ack), TC_ACT_OK);
+}
 
 static const struct dp_case cases[] = {
 	{ "v4 tcp allowed by rule", IN, { TCP4(PEER_IN4, 40000, POD_A4, 80, SYN) },
@@ -1110,6 +1143,7 @@ static void test_load_errors(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_spoof_cannot_use_other_pods_entries, setup_default, teardown),
 		cmocka_unit_test_setup_teardown(test_table, setup_default, teardown),
 		cmocka_unit_test_setup_teardown(test_reply_both_directions, setup_default, teardown),
 		cmocka_unit_test_setup_teardown(test_tcp_pickup, setup_default, teardown),

@@ -169,6 +169,7 @@ static void lookup_ct(struct env *e, const char *src, uint16_t sport,
 	k.local_port = htons(port);
 	k.remote_port = htons(sport);
 	k.proto = NP_PROTO_TCP;
+	k.ifindex = 1; /* loopback: the device of bpf_prog_test_run */
 	*found = bpf_map_lookup_elem(e->dp.map_ct, &k, val) == 0;
 }
 
