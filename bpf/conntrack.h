@@ -58,7 +58,13 @@ static __noinline int np_emit(struct __sk_buff *skb, const struct np_ctx *c,
 	e->ep_id = r->ep_id;
 	e->ifindex = skb->ifindex;
 	e->pkt_len = skb->len;
-	bpf_ringbuf_submit(e, 0);
+	/* Waking the reader per event costs microseconds (an interrupt per
+	 * new flow); wake it only once a batch is waiting.  The reader also
+	 * drains on a short timer, so a quiet trickle is never stuck. */
+	bpf_ringbuf_submit(e, bpf_ringbuf_query(&np_events, BPF_RB_AVAIL_DATA) >=
+				      cfg_events_wakeup_bytes
+			      ? BPF_RB_FORCE_WAKEUP
+			      : BPF_RB_NO_WAKEUP);
 	return 0;
 }
 

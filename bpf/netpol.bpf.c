@@ -30,6 +30,8 @@
 const volatile __u8 cfg_audit_all = 0;    /* denials pass with verdict AUDIT */
 const volatile __u8 cfg_deny_unknown = 0; /* drop traffic of unknown pods/interfaces */
 const volatile __u8 cfg_emit_events = 1;
+/* Wake the event reader once this much is waiting (see np_emit). */
+const volatile __u64 cfg_events_wakeup_bytes = 64 * 1024;
 const volatile __u64 cfg_to_tcp_syn = 60 * 250;      /* SYN seen, no reply yet */
 const volatile __u64 cfg_to_tcp_est = 6 * 3600 * 250;
 const volatile __u64 cfg_to_tcp_close = 10 * 250;    /* FIN both ways, or RST */

@@ -546,6 +546,8 @@ static int on_event(void *ctx, void *data, size_t size)
 	return 0;
 }
 
+#define NP_EVENTS_DRAIN_MS 250
+
 /* Block until SIGTERM/SIGINT; SIGHUP reloads. */
 static int run(struct agent *a)
 {
@@ -561,14 +563,17 @@ static int run(struct agent *a)
 	for (;;) {
 		struct signalfd_siginfo si;
 
-		if (poll(pfd, n, -1) < 0) {
+		/* The datapath wakes us only once a batch of flow events
+		 * is waiting; drain what trickles in at least 4 times a
+		 * second. */
+		if (poll(pfd, n, n > 1 ? NP_EVENTS_DRAIN_MS : -1) < 0) {
 			if (errno == EINTR)
 				continue;
 			ret = -errno;
 			np_err("waiting for signals failed: %s", strerror(errno));
 			goto cleanup;
 		}
-		if (n > 1 && (pfd[1].revents & POLLIN))
+		if (n > 1)
 			ring_buffer__consume(a->rb);
 		if (!(pfd[0].revents & POLLIN))
 			continue;
