@@ -182,9 +182,14 @@ struct ctx {
 	struct np_ids *ids;
 	struct np_compiled *out;
 	struct np_error *err;
-	struct np_hashmap ns_labels;  /* name -> const struct np_labels * */
+	/* Namespaces with their pods, so selectors are evaluated once per
+	 * namespace and pods are only visited where they can match. */
+	struct ns_info *nss;
+	size_t n_nss;
+	struct np_hashmap ns_index;   /* name -> size_t index in nss */
 	struct np_labels *synth;      /* labels of namespaces without object */
 	size_t n_synth;
+	struct pod_pols *selected;    /* per pod: policies selecting it, by dir */
 	bool *eligible;               /* per pod: has IPs, not hostNetwork */
 	uint32_t *stamp;              /* per pod: scratch marks equal to stamp_now */
 	uint32_t stamp_now;
@@ -196,81 +201,109 @@ struct ctx {
 	struct sbuf key;
 };
 
+struct ns_info {
+	const char *name;
+	const struct np_labels *labels;
+	size_t *pods;
+	size_t n_pods, cap_pods;
+};
+
+struct pod_pols {
+	size_t *v[NP_DIR_MAX];
+	size_t n[NP_DIR_MAX], cap[NP_DIR_MAX];
+};
+
+#define NO_NS ((size_t)-1)
+
 static size_t rule_slot(const struct np_policy *p, enum np_dir dir, size_t i)
 {
 	return dir == NP_DIR_INGRESS ? i : p->n_rules[NP_DIR_INGRESS] + i;
 }
 
-static const struct np_labels *ns_labels(struct ctx *c, const char *ns)
+static size_t ns_find(struct ctx *c, const char *name)
 {
-	const struct np_labels **l = np_hashmap_get(&c->ns_labels, ns);
+	size_t *idx = np_hashmap_get(&c->ns_index, name);
 
-	return l ? *l : NULL;
+	return idx ? *idx : NO_NS;
+}
+
+static int ns_add(struct ctx *c, size_t *cap, const char *name,
+		  const struct np_labels *labels)
+{
+	struct ns_info ni = { .name = name, .labels = labels };
+	size_t idx = c->n_nss;
+	int err;
+
+	err = np_vec_push(&c->nss, &c->n_nss, cap, &ni);
+	if (!err)
+		err = np_hashmap_put(&c->ns_index, name, &idx);
+	return err;
 }
 
 static int index_namespaces(struct ctx *c)
 {
 	const struct np_objects *o = c->objs;
-	int err;
+	size_t cap = 0;
+	int err = 0;
 
-	err = np_hashmap_init(&c->ns_labels, 0, sizeof(const struct np_labels *));
-	if (err)
-		return err;
-	for (size_t i = 0; i < o->n_namespaces; i++) {
-		const struct np_labels *l = &o->namespaces[i].labels;
-
-		err = np_hashmap_put(&c->ns_labels, o->namespaces[i].name, &l);
-		if (err)
-			return err;
-	}
+	np_hashmap_init(&c->ns_index, 0, sizeof(size_t));
+	for (size_t i = 0; i < o->n_namespaces && !err; i++)
+		err = ns_add(c, &cap, o->namespaces[i].name, &o->namespaces[i].labels);
 	/* Namespaces only referenced by pods carry the label the API server
 	 * sets on every namespace, so namespaceSelectors still work. */
 	c->synth = calloc(o->n_pods + 1, sizeof(*c->synth));
 	if (!c->synth)
 		return -ENOMEM;
-	for (size_t i = 0; i < o->n_pods; i++) {
+	for (size_t i = 0; i < o->n_pods && !err; i++) {
 		const char *ns = o->pods[i].ns;
-		struct np_labels *l;
-		const struct np_labels *lp;
+		size_t k = ns_find(c, ns);
+		struct ns_info *ni;
 
-		if (ns_labels(c, ns))
-			continue;
-		l = &c->synth[c->n_synth++];
-		l->items = calloc(1, sizeof(*l->items));
-		if (!l->items)
-			return -ENOMEM;
-		l->items[0].key = (char *)"kubernetes.io/metadata.name";
-		l->items[0].value = (char *)ns;
-		l->n = 1;
-		lp = l;
-		err = np_hashmap_put(&c->ns_labels, ns, &lp);
-		if (err)
-			return err;
+		if (k == NO_NS) {
+			struct np_labels *l = &c->synth[c->n_synth++];
+
+			l->items = calloc(1, sizeof(*l->items));
+			if (!l->items)
+				return -ENOMEM;
+			l->items[0].key = (char *)"kubernetes.io/metadata.name";
+			l->items[0].value = (char *)ns;
+			l->n = 1;
+			k = c->n_nss;
+			err = ns_add(c, &cap, ns, l);
+			if (err)
+				break;
+		}
+		ni = &c->nss[k];
+		err = np_vec_push(&ni->pods, &ni->n_pods, &ni->cap_pods, &i);
 	}
-	return 0;
+	return err;
 }
 
-static bool peer_selects_pod(struct ctx *c, const struct np_policy *p,
-			     const struct np_peer *peer, const struct np_pod *pod)
+/* Add the eligible pods of namespace K matching the peer's pod selector. */
+static int add_ns_pods(struct ctx *c, size_t k, const struct np_peer *peer,
+		       struct rule_peers *rp, size_t *cap_pods)
 {
-	if (peer->has_ns_sel) {
-		const struct np_labels *l = ns_labels(c, pod->ns);
-		struct np_labels none = { 0 };
+	const struct ns_info *ni = &c->nss[k];
+	int err = 0;
 
-		if (!np_selector_matches(&peer->ns_sel, l ? l : &none))
-			return false;
-	} else if (strcmp(pod->ns, p->ns) != 0) {
-		return false; /* podSelector alone: the policy's namespace */
+	for (size_t j = 0; j < ni->n_pods && !err; j++) {
+		size_t i = ni->pods[j];
+
+		/* a pod matched by two peers of one rule counts once */
+		if (!c->eligible[i] || c->stamp[i] == c->stamp_now)
+			continue;
+		if (peer->has_pod_sel &&
+		    !np_selector_matches(&peer->pod_sel, &c->objs->pods[i].labels))
+			continue;
+		c->stamp[i] = c->stamp_now;
+		err = np_vec_push(&rp->pods, &rp->n_pods, cap_pods, &i);
 	}
-	if (peer->has_pod_sel && !np_selector_matches(&peer->pod_sel, &pod->labels))
-		return false;
-	return true;
+	return err;
 }
 
 static int resolve_peers(struct ctx *c, const struct np_policy *p,
 			 const struct np_rule *r, struct rule_peers *rp)
 {
-	const struct np_objects *o = c->objs;
 	size_t cap_pods = 0, cap_blocks = 0;
 	int err = 0;
 
@@ -284,15 +317,46 @@ static int resolve_peers(struct ctx *c, const struct np_policy *p,
 					  &cap_blocks, &peer);
 			continue;
 		}
-		for (size_t i = 0; i < o->n_pods && !err; i++) {
-			if (!c->eligible[i] ||
-			    !peer_selects_pod(c, p, peer, &o->pods[i]))
+		if (!peer->has_ns_sel) {
+			/* podSelector alone: the policy's own namespace */
+			size_t own = ns_find(c, p->ns);
+
+			if (own != NO_NS)
+				err = add_ns_pods(c, own, peer, rp, &cap_pods);
+			continue;
+		}
+		for (size_t n = 0; n < c->n_nss && !err; n++)
+			if (np_selector_matches(&peer->ns_sel, c->nss[n].labels))
+				err = add_ns_pods(c, n, peer, rp, &cap_pods);
+	}
+	return err;
+}
+
+/* Per pod, the policies selecting it in each direction, in policy order. */
+static int select_targets(struct ctx *c)
+{
+	const struct np_objects *o = c->objs;
+	int err = 0;
+
+	c->selected = calloc(o->n_pods + 1, sizeof(*c->selected));
+	if (!c->selected)
+		return -ENOMEM;
+	for (size_t pi = 0; pi < o->n_policies && !err; pi++) {
+		const struct np_policy *p = &o->policies[pi];
+		size_t k = ns_find(c, p->ns);
+
+		if (k == NO_NS)
+			continue;
+		for (size_t j = 0; j < c->nss[k].n_pods && !err; j++) {
+			size_t i = c->nss[k].pods[j];
+			struct pod_pols *pp = &c->selected[i];
+
+			if (!np_selector_matches(&p->pod_sel, &o->pods[i].labels))
 				continue;
-			/* a pod matched by two peers of one rule counts once */
-			if (c->stamp[i] == c->stamp_now)
-				continue;
-			c->stamp[i] = c->stamp_now;
-			err = np_vec_push(&rp->pods, &rp->n_pods, &cap_pods, &i);
+			for (int d = 0; d < NP_DIR_MAX && !err; d++)
+				if (p->types[d])
+					err = np_vec_push(&pp->v[d], &pp->n[d],
+							  &pp->cap[d], &pi);
 		}
 	}
 	return err;
@@ -354,13 +418,6 @@ static int prepare_policies(struct ctx *c)
 		}
 	}
 	return 0;
-}
-
-static bool policy_selects(const struct np_policy *p, enum np_dir dir,
-			   const struct np_pod *pod)
-{
-	return p->types[dir] && strcmp(p->ns, pod->ns) == 0 &&
-	       np_selector_matches(&p->pod_sel, &pod->labels);
 }
 
 /* A named port resolves against POD's container ports: name and protocol. */
@@ -765,7 +822,8 @@ static int set_for_pod(struct ctx *c, enum np_dir dir, size_t pod_idx,
 {
 	const struct np_objects *o = c->objs;
 	const struct np_pod *pod = &o->pods[pod_idx];
-	size_t *pols = NULL, n_pols = 0, cap_pols = 0;
+	const size_t *pols = c->selected[pod_idx].v[dir];
+	size_t n_pols = c->selected[pod_idx].n[dir];
 	bool named = false;
 	size_t *found;
 	struct np_set set = { 0 };
@@ -773,10 +831,9 @@ static int set_for_pod(struct ctx *c, enum np_dir dir, size_t pod_idx,
 
 	*set_id = 0;
 	*audit = false;
-	for (size_t pi = 0; pi < o->n_policies && !err; pi++) {
-		if (!policy_selects(&o->policies[pi], dir, pod))
-			continue;
-		err = np_vec_push(&pols, &n_pols, &cap_pols, &pi);
+	for (size_t k = 0; k < n_pols; k++) {
+		size_t pi = pols[k];
+
 		for (size_t i = 0; i < o->policies[pi].n_rules[dir]; i++)
 			for (size_t k = 0; k < o->policies[pi].rules[dir][i].n_ports; k++)
 				if (o->policies[pi].rules[dir][i].ports[k].name)
@@ -837,7 +894,6 @@ static int set_for_pod(struct ctx *c, enum np_dir dir, size_t pod_idx,
 		*audit = set.audit;
 	}
 cleanup:
-	free(pols);
 	return err;
 }
 
@@ -936,7 +992,16 @@ static void ctx_free(struct ctx *c)
 {
 	const struct np_objects *o = c->objs;
 
-	np_hashmap_free(&c->ns_labels);
+	for (size_t i = 0; i < c->n_nss; i++)
+		free(c->nss[i].pods);
+	free(c->nss);
+	np_hashmap_free(&c->ns_index);
+	if (c->selected) {
+		for (size_t i = 0; i < o->n_pods; i++)
+			for (int d = 0; d < NP_DIR_MAX; d++)
+				free(c->selected[i].v[d]);
+		free(c->selected);
+	}
 	for (size_t i = 0; i < c->n_synth; i++)
 		free(c->synth[i].items);
 	free(c->synth);
@@ -995,6 +1060,8 @@ int np_compile(const struct np_objects *objs, const struct np_compile_opts *opts
 	ret = index_namespaces(&c);
 	if (!ret)
 		ret = prepare_policies(&c);
+	if (!ret)
+		ret = select_targets(&c);
 	if (!ret)
 		ret = build_endpoints(&c);
 cleanup:

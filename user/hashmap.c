@@ -28,9 +28,23 @@ static size_t key_len(const struct np_hashmap *m, const void *key)
 	return m->key_size ? m->key_size : strlen(key) + 1;
 }
 
+/* Each table mixes its hashes with its own seed.  Without it, copying one
+ * table into another in slot order (which diffing does all the time) feeds
+ * keys grouped by their low hash bits into linear probing: huge clusters. */
+static uint64_t table_hash(const struct np_hashmap *m, const void *key, size_t len)
+{
+	uint64_t h = np_hash_bytes(key, len) ^ m->seed;
+
+	h *= 0x9e3779b97f4a7c15ull;
+	return h ^ (h >> 29);
+}
+
 int np_hashmap_init(struct np_hashmap *m, size_t key_size, size_t value_size)
 {
+	static uint64_t seeds;
+
 	memset(m, 0, sizeof(*m));
+	m->seed = ++seeds * 0xd6e8feb86659fd93ull;
 	m->key_size = key_size;
 	m->value_size = value_size;
 	return 0;
@@ -132,7 +146,7 @@ cleanup:
 int np_hashmap_put(struct np_hashmap *m, const void *key, const void *value)
 {
 	size_t len = key_len(m, key);
-	uint64_t h = np_hash_bytes(key, len);
+	uint64_t h = table_hash(m, key, len);
 	bool found;
 	size_t i;
 	int err;
@@ -170,7 +184,7 @@ void *np_hashmap_get(const struct np_hashmap *m, const void *key)
 	if (!m->cap)
 		return NULL;
 	len = key_len(m, key);
-	i = find_slot(m, key, len, np_hash_bytes(key, len), &found);
+	i = find_slot(m, key, len, table_hash(m, key, len), &found);
 	if (!found)
 		return NULL;
 	return m->values + i * m->value_size;
@@ -185,7 +199,7 @@ bool np_hashmap_del(struct np_hashmap *m, const void *key)
 	if (!m->cap)
 		return false;
 	len = key_len(m, key);
-	i = find_slot(m, key, len, np_hash_bytes(key, len), &found);
+	i = find_slot(m, key, len, table_hash(m, key, len), &found);
 	if (!found)
 		return false;
 	free(m->keys[i]);

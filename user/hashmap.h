@@ -15,6 +15,7 @@ struct np_hashmap {
 	size_t cap;        /* slots, power of two */
 	size_t count;
 	size_t tombstones;
+	uint64_t seed;     /* per-table hash seed, see table_hash() */
 	unsigned char *state; /* 0 empty, 1 used, 2 deleted */
 	uint64_t *hashes;
 	void **keys;       /* owned copies */
