@@ -250,6 +250,11 @@ static __always_inline int judge(struct __sk_buff *skb, const __u8 dir)
 			goto out;
 	}
 
+	if (np_deny_cached(&c)) {
+		rc = TC_ACT_SHOT;
+		goto out;
+	}
+
 	/* A new connection (or one we forgot).  The interface is in the
 	 * conntrack key, so a spoofed packet never finds another pod's
 	 * entry and always ends up here. */
