@@ -74,6 +74,36 @@ printf '%s\n' '{"n":1,"from":"10.250.0.1","to":"relay/relay-0","port":443}' \
 out=$("$ctl" verdict "${objs[@]}" --probes "$tmp/probes.jsonl" 2>&1 | jq -c '[.n, .verdict]' | tr -d '\n')
 if [ "$out" = '[1,"ALLOW"][2,"ALLOW"][3,"DENY"]' ]; then ok "probes file: one line per probe, in order"; else not_ok "probes file order" "$out"; fi
 
+# The everyday examples in policies/, each alone and all together.
+with() { # POLICY_FILE PROBE_JSON
+	echo "$2" | "$ctl" verdict -f "$here/objects.yaml" -f "$1" --probes - 2>"$tmp/err"
+}
+out=$(with "$root/policies/default-deny-ingress.yaml" '{"from": "apps/web", "to": "relay/worker", "port": 80}')
+check "default-deny-ingress isolates every pod of the namespace" \
+	'.verdict == "DENY" and .ingress.isolatedBy == ["relay/default-deny-ingress"]' "$out"
+out=$(with "$root/policies/default-deny-ingress.yaml" '{"from": "relay/worker", "to": "apps/web", "port": 8080}')
+check "default-deny-ingress leaves egress alone" '.egress.reason == "not-isolated"' "$out"
+out=$(with "$root/policies/allow-same-namespace.yaml" '{"from": "relay/worker", "to": "relay/relay-0", "port": 8080}')
+check "allow-same-namespace: a pod of the namespace gets in" \
+	'.verdict == "ALLOW" and .ingress.policy == "relay/allow-same-namespace"' "$out"
+out=$(with "$root/policies/allow-same-namespace.yaml" '{"from": "apps/web", "to": "relay/worker", "port": 8080}')
+check "allow-same-namespace: another namespace does not" '.verdict == "DENY"' "$out"
+out=$(with "$root/policies/default-deny-egress-allow-dns.yaml" '{"from": "relay/worker", "to": "kube-system/coredns-0", "port": 53, "protocol": "UDP"}')
+check "default-deny-egress-allow-dns: DNS over UDP allowed" \
+	'.verdict == "ALLOW" and .egress.policy == "relay/default-deny-egress-allow-dns"' "$out"
+out=$(with "$root/policies/default-deny-egress-allow-dns.yaml" '{"from": "relay/worker", "to": "kube-system/coredns-0", "port": 53, "protocol": "TCP"}')
+check "default-deny-egress-allow-dns: DNS over TCP allowed" '.verdict == "ALLOW"' "$out"
+out=$(with "$root/policies/default-deny-egress-allow-dns.yaml" '{"from": "relay/worker", "to": "apps/web", "port": 8080}')
+check "default-deny-egress-allow-dns: anything else denied at egress" \
+	'.verdict == "DENY" and .egress.reason == "no-rule"' "$out"
+all() { echo "$1" | "$ctl" verdict -f "$here/objects.yaml" -f "$root/policies" --probes - 2>"$tmp/err"; }
+out=$(all '{"from": "10.250.0.5", "to": "relay/relay-0", "port": 443}')
+check "all examples together: AKS still reaches the relay" '.verdict == "ALLOW"' "$out"
+out=$(all '{"from": "relay/worker", "to": "relay/relay-0", "port": 443}')
+check "all examples together: the egress default deny also stops same-namespace traffic" '.verdict == "DENY" and .egress.verdict == "DENY"' "$out"
+out=$(all '{"from": "apps/web", "to": "relay/relay-0", "port": 443}')
+check "all examples together: other namespaces denied" '.verdict == "DENY" and .ingress.verdict == "DENY"' "$out"
+
 # Bad input: exit 2 and a message naming what is wrong.
 expect_bad() { # NAME PATTERN CMD...
 	local name=$1 pattern=$2
