@@ -53,6 +53,8 @@ int np_mapsync_init(struct np_mapsync *s, const struct np_map_fds *fds,
 		s->limit[m] = limit[m];
 		np_hashmap_init(&s->mirror[m], key_sizes[m], val_sizes[m]);
 	}
+	np_hashmap_init(&s->set_digests, sizeof(uint32_t), sizeof(uint64_t));
+	np_hashmap_init(&s->classes, sizeof(uint32_t), 0);
 	return 0;
 }
 
@@ -60,6 +62,8 @@ void np_mapsync_free(struct np_mapsync *s)
 {
 	for (int m = 0; m < NP_SYNC_MAPS; m++)
 		np_hashmap_free(&s->mirror[m]);
+	np_hashmap_free(&s->set_digests);
+	np_hashmap_free(&s->classes);
 }
 
 struct op {
@@ -89,15 +93,54 @@ static int cmp_plen_asc(const void *a, const void *b)
 	return -cmp_plen_desc(a, b);
 }
 
-/* Desired contents of every map, as hashmaps like the mirror. */
-static int build_desired(const struct np_compiled *c,
+/* What identifies a set's peer entries: their prefixes and classes. */
+static uint64_t set_digest(const struct np_set *set)
+{
+	uint64_t h = np_hash_bytes(&set->n_peers, sizeof(set->n_peers));
+
+	for (size_t j = 0; j < set->n_peers; j++) {
+		const struct np_peer_entry *pe = &set->peers[j];
+		unsigned char buf[NP_ADDR_LEN + 1 + 4];
+
+		memcpy(buf, pe->prefix.addr.b, NP_ADDR_LEN);
+		buf[NP_ADDR_LEN] = pe->prefix.plen;
+		memcpy(buf + NP_ADDR_LEN + 1, &pe->class_id, 4);
+		h = h * 0x100000001b3ull ^ np_hash_bytes(buf, sizeof(buf));
+	}
+	return h;
+}
+
+/* The sets whose peer entries must be diffed: new or changed ones (by
+ * digest) go to CHANGED, every set of C with its digest to LIVE.  Unchanged
+ * sets are skipped entirely: after one pod's labels change, only the few
+ * sets that mention it are looked at. */
+static int plan_sets(struct np_mapsync *s, const struct np_compiled *c,
+		     struct np_hashmap *live, struct np_hashmap *changed)
+{
+	int err = 0;
+
+	np_hashmap_init(live, sizeof(uint32_t), sizeof(uint64_t));
+	np_hashmap_init(changed, sizeof(uint32_t), 0);
+	for (size_t i = 0; i < c->n_sets && !err; i++) {
+		uint64_t d = set_digest(&c->sets[i]);
+		uint64_t *old = np_hashmap_get(&s->set_digests, &c->sets[i].id);
+
+		err = np_hashmap_put(live, &c->sets[i].id, &d);
+		if (!err && (!old || *old != d))
+			err = np_hashmap_put(changed, &c->sets[i].id, NULL);
+	}
+	return err;
+}
+
+/* Desired contents of every map, as hashmaps like the mirror; for peers and
+ * ports only what may differ (changed sets, classes not yet written). */
+static int build_desired(struct np_mapsync *s, const struct np_compiled *c,
 			 const struct np_iface_entry *ifaces, size_t n_ifaces,
+			 const struct np_hashmap *changed_sets,
 			 struct np_hashmap desired[NP_SYNC_MAPS])
 {
 	int err = 0;
 
-	for (int m = 0; m < NP_SYNC_MAPS; m++)
-		np_hashmap_init(&desired[m], key_sizes[m], val_sizes[m]);
 	for (size_t i = 0; i < c->n_eps && !err; i++)
 		err = np_hashmap_put(&desired[NP_SYNC_ENDPOINTS], &c->eps[i].addr,
 				     &c->eps[i].val);
@@ -113,6 +156,8 @@ static int build_desired(const struct np_compiled *c,
 	for (size_t i = 0; i < c->n_sets && !err; i++) {
 		const struct np_set *set = &c->sets[i];
 
+		if (!np_hashmap_get(changed_sets, &set->id))
+			continue;
 		for (size_t j = 0; j < set->n_peers && !err; j++) {
 			struct np_peer_key k = { 0 };
 			struct np_peer_val v = { set->peers[j].class_id };
@@ -126,6 +171,10 @@ static int build_desired(const struct np_compiled *c,
 	for (size_t i = 0; i < c->n_classes && !err; i++) {
 		const struct np_class *cls = &c->classes[i];
 
+		/* A class id always names the same content: once written,
+		 * its entries never change. */
+		if (np_hashmap_get(&s->classes, &cls->id))
+			continue;
 		for (size_t j = 0; j < cls->n && !err; j++) {
 			const struct np_port_entry *e = &cls->entries[j];
 			struct np_port_key k = { 0 };
@@ -149,8 +198,32 @@ static uint8_t op_plen(int map, const void *key)
 	return 0;
 }
 
+/* For peers and ports, which mirror entries desired[] speaks for: entries
+ * of changed sets (and of sets that are gone), entries of classes no longer
+ * used.  Entries of unchanged sets and of live classes are kept as they are. */
+struct scope {
+	const struct np_hashmap *live_sets, *changed_sets, *live_classes;
+};
+
+static bool in_scope(int m, const void *key, const struct scope *sc)
+{
+	if (m == NP_SYNC_PEERS) {
+		uint32_t set = ((const struct np_peer_key *)key)->set_id;
+
+		return np_hashmap_get(sc->changed_sets, &set) ||
+		       !np_hashmap_get(sc->live_sets, &set);
+	}
+	if (m == NP_SYNC_PORTS) {
+		uint32_t cls = ((const struct np_port_key *)key)->class_id;
+
+		return !np_hashmap_get(sc->live_classes, &cls);
+	}
+	return true;
+}
+
 /* Upserts go to UPS[map], deletes to DELS[map]. */
 static int diff_map(struct np_mapsync *s, int m, struct np_hashmap *desired,
+		    const struct scope *sc, bool scan_deletes,
 		    struct oplist *ups, struct oplist *dels, size_t *new_keys)
 {
 	const void *k;
@@ -176,10 +249,11 @@ static int diff_map(struct np_mapsync *s, int m, struct np_hashmap *desired,
 		}
 		err = np_vec_push(&ups->v, &ups->n, &ups->cap, &op);
 	}
-	for (size_t it = 0; !err && np_hashmap_next(&s->mirror[m], &it, &k, &v);) {
+	for (size_t it = 0; scan_deletes && !err &&
+			    np_hashmap_next(&s->mirror[m], &it, &k, &v);) {
 		struct op op = { 0 };
 
-		if (np_hashmap_get(desired, k))
+		if (np_hashmap_get(desired, k) || !in_scope(m, k, sc))
 			continue;
 		op.map = (uint8_t)m;
 		op.del = 1;
@@ -243,6 +317,9 @@ int np_mapsync_apply(struct np_mapsync *s, const struct np_compiled *c,
 		     struct np_sync_stats *stats, struct np_error *err)
 {
 	struct np_hashmap desired[NP_SYNC_MAPS];
+	struct np_hashmap live_sets, changed_sets, live_classes;
+	struct scope sc = { &live_sets, &changed_sets, &live_classes };
+	bool sets_gone = false, classes_gone = false;
 	struct oplist ups[NP_SYNC_MAPS] = { 0 }, dels[NP_SYNC_MAPS] = { 0 };
 	struct oplist plan = { 0 };
 	size_t applied = 0;
@@ -250,15 +327,39 @@ int np_mapsync_apply(struct np_mapsync *s, const struct np_compiled *c,
 
 	err->msg[0] = '\0';
 	memset(stats, 0, sizeof(*stats));
-	ret = build_desired(c, ifaces, n_ifaces, desired);
+	np_hashmap_init(&live_classes, sizeof(uint32_t), 0);
+	for (int m = 0; m < NP_SYNC_MAPS; m++)
+		np_hashmap_init(&desired[m], key_sizes[m], val_sizes[m]);
+	ret = plan_sets(s, c, &live_sets, &changed_sets);
+	for (size_t i = 0; !ret && i < c->n_classes; i++)
+		ret = np_hashmap_put(&live_classes, &c->classes[i].id, NULL);
+	if (!ret)
+		ret = build_desired(s, c, ifaces, n_ifaces, &changed_sets, desired);
 	if (ret)
 		goto cleanup;
+	{
+		const void *k;
+
+		for (size_t it = 0; np_hashmap_next(&s->set_digests, &it, &k, NULL);)
+			if (!np_hashmap_get(&live_sets, k))
+				sets_gone = true;
+		for (size_t it = 0; np_hashmap_next(&s->classes, &it, &k, NULL);)
+			if (!np_hashmap_get(&live_classes, k))
+				classes_gone = true;
+	}
 	for (int m = 0; m < NP_SYNC_MAPS; m++) {
 		size_t new_keys;
 
 		if (m == NP_SYNC_IFACES && !ifaces)
 			continue;
-		ret = diff_map(s, m, &desired[m], &ups[m], &dels[m], &new_keys);
+		/* Deletes need a scan of the mirror only when something
+		 * can have gone: always for the small maps. */
+		bool scan = m == NP_SYNC_PEERS   ? sets_gone || changed_sets.count > 0
+			    : m == NP_SYNC_PORTS ? classes_gone
+						 : true;
+
+		ret = diff_map(s, m, &desired[m], &sc, scan, &ups[m], &dels[m],
+			       &new_keys);
 		if (ret)
 			goto cleanup;
 		/* Deletes happen after upserts, so the peak is the current
@@ -314,6 +415,13 @@ int np_mapsync_apply(struct np_mapsync *s, const struct np_compiled *c,
 			goto cleanup;
 		}
 	}
+	/* Committed: remember what the maps now hold. */
+	np_hashmap_free(&s->set_digests);
+	s->set_digests = live_sets;
+	np_hashmap_init(&live_sets, sizeof(uint32_t), sizeof(uint64_t));
+	np_hashmap_free(&s->classes);
+	s->classes = live_classes;
+	np_hashmap_init(&live_classes, sizeof(uint32_t), 0);
 	ret = np_state_bump_gen(s->fds.state);
 	if (ret)
 		snprintf(err->msg, sizeof(err->msg),
@@ -325,6 +433,9 @@ cleanup:
 	if (ret && !err->msg[0])
 		snprintf(err->msg, sizeof(err->msg), "updating maps failed: %s",
 			 strerror(-ret));
+	np_hashmap_free(&live_sets);
+	np_hashmap_free(&changed_sets);
+	np_hashmap_free(&live_classes);
 	for (int m = 0; m < NP_SYNC_MAPS; m++) {
 		np_hashmap_free(&desired[m]);
 		free(ups[m].v);
@@ -343,6 +454,9 @@ int np_mapsync_load_existing(struct np_mapsync *s)
 		void *prev = NULL;
 
 		np_hashmap_clear(&s->mirror[m]);
+		/* Unknown provenance: the next apply diffs everything. */
+		np_hashmap_clear(&s->set_digests);
+		np_hashmap_clear(&s->classes);
 		while (bpf_map_get_next_key(s->fds.fd[m], prev, next) == 0) {
 			memcpy(key, next, key_sizes[m]);
 			prev = key;

@@ -43,6 +43,10 @@ struct np_mapsync {
 	uint32_t limit[NP_SYNC_MAPS];       /* max_entries of each map */
 	const char *limit_option[NP_SYNC_MAPS]; /* flag that raises it */
 	struct np_hashmap mirror[NP_SYNC_MAPS];
+	/* What the maps hold, by set and class, so an apply only diffs the
+	 * sets whose peer entries changed and writes only new classes. */
+	struct np_hashmap set_digests; /* set id -> digest of its entries */
+	struct np_hashmap classes;     /* class ids written */
 };
 
 const char *np_sync_map_name(enum np_sync_map m);

@@ -266,6 +266,45 @@ static void test_label_change_is_incremental(void **state)
 	free(relabelled);
 }
 
+static size_t map_entries(int fd, size_t key_size)
+{
+	unsigned char key[64], next[64];
+	void *prev = NULL;
+	size_t n = 0;
+
+	while (bpf_map_get_next_key(fd, prev, next) == 0) {
+		memcpy(key, next, key_size);
+		prev = key;
+		n++;
+	}
+	return n;
+}
+
+/* Sets and classes that disappear take their entries with them, and a set
+ * that comes back is written again (the per-set bookkeeping must not think
+ * it is still there). */
+static void test_removed_policy_leaves_nothing_behind(void **state)
+{
+	struct env *e = *state;
+	struct np_sync_stats st;
+	struct np_error err;
+
+	assert_int_equal(apply_yaml(e, CLUSTER POLICY("[{port: 80}]"), &st, &err), 0);
+	assert_true(map_entries(e->dp.map_peers, sizeof(struct np_peer_key)) > 0);
+	assert_true(map_entries(e->dp.map_ports, sizeof(struct np_port_key)) > 0);
+	assert_int_equal(apply_yaml(e, CLUSTER, &st, &err), 0);
+	assert_int_equal(map_entries(e->dp.map_peers, sizeof(struct np_peer_key)), 0);
+	assert_int_equal(map_entries(e->dp.map_ports, sizeof(struct np_port_key)), 0);
+	assert_int_equal(to_relay(e, "10.244.1.30", 40000, 80, 0x02), TC_ACT_OK); /* not isolated */
+	assert_int_equal(apply_yaml(e, CLUSTER POLICY("[{port: 80}]"), &st, &err), 0);
+	assert_int_equal(to_relay(e, "10.244.1.30", 40001, 80, 0x02), TC_ACT_SHOT);
+	assert_int_equal(to_relay(e, "10.244.1.20", 40002, 80, 0x02), TC_ACT_OK);
+	/* reapplying the same objects writes nothing */
+	assert_int_equal(apply_yaml(e, CLUSTER POLICY("[{port: 80}]"), &st, &err), 0);
+	for (int m = 0; m < NP_SYNC_MAPS; m++)
+		assert_int_equal(st.upserts[m] + st.deletes[m], 0);
+}
+
 static void test_too_small_keeps_last_good_policy(void **state)
 {
 	struct env *e = *state;
@@ -298,6 +337,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_verdicts_and_attribution, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_change_cuts_only_what_is_no_longer_allowed, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_label_change_is_incremental, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_removed_policy_leaves_nothing_behind, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_too_small_keeps_last_good_policy, setup_small, teardown),
 	};
 
