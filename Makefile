@@ -22,7 +22,7 @@ endif
 
 DEB_PACKAGES := make gcc clang llvm bpftool libbpf-dev libelf-dev zlib1g-dev \
 	libcurl4-openssl-dev libjansson-dev libyaml-dev libcmocka-dev iproute2 \
-	pkg-config linux-libc-dev jq
+	pkg-config linux-libc-dev jq procps
 
 CFLAGS_COMMON := -std=gnu11 -O2 -g -Wall -Wextra -Werror -Iinclude -Iuser -I$(BUILD)
 CFLAGS   ?=
