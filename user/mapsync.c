@@ -39,6 +39,10 @@ static const char *const map_names[NP_SYNC_MAPS] = {
 _Static_assert(sizeof(struct np_iface) <= MAX_VAL, "value buffer");
 _Static_assert(sizeof(struct np_peer_key) <= MAX_KEY, "key buffer");
 
+static int bpf_update(void *ctx, int map, const void *key, const void *val);
+static int bpf_delete(void *ctx, int map, const void *key);
+static int bpf_bump(void *ctx);
+
 const char *np_sync_map_name(enum np_sync_map m)
 {
 	return m < NP_SYNC_MAPS ? map_names[m] : "?";
@@ -55,6 +59,7 @@ int np_mapsync_init(struct np_mapsync *s, const struct np_map_fds *fds,
 	}
 	np_hashmap_init(&s->set_digests, sizeof(uint32_t), sizeof(uint64_t));
 	np_hashmap_init(&s->classes, sizeof(uint32_t), 0);
+	s->writer = (struct np_map_writer){ bpf_update, bpf_delete, bpf_bump, &s->fds };
 	return 0;
 }
 
@@ -266,35 +271,61 @@ static int diff_map(struct np_mapsync *s, int m, struct np_hashmap *desired,
 	return err;
 }
 
+/* The default writer: the BPF maps themselves. */
+static int bpf_update(void *ctx, int map, const void *key, const void *val)
+{
+	const struct np_map_fds *fds = ctx;
+
+	return bpf_map_update_elem(fds->fd[map], key, val, BPF_ANY) ? -errno : 0;
+}
+
+static int bpf_delete(void *ctx, int map, const void *key)
+{
+	const struct np_map_fds *fds = ctx;
+
+	if (bpf_map_delete_elem(fds->fd[map], key) && errno != ENOENT)
+		return -errno;
+	return 0;
+}
+
+static int bpf_bump(void *ctx)
+{
+	const struct np_map_fds *fds = ctx;
+
+	return np_state_bump_gen(fds->state);
+}
+
+void np_mapsync_set_writer(struct np_mapsync *s, const struct np_map_writer *w)
+{
+	s->writer = *w;
+}
+
 static int apply_op(struct np_mapsync *s, const struct op *op)
 {
-	int fd = s->fds.fd[op->map];
+	const struct np_map_writer *w = &s->writer;
 	int err;
 
 	if (op->del) {
-		err = bpf_map_delete_elem(fd, op->key);
-		if (err && errno == ENOENT)
-			err = 0;
+		err = w->del(w->ctx, op->map, op->key);
 		if (!err)
 			np_hashmap_del(&s->mirror[op->map], op->key);
 	} else {
-		err = bpf_map_update_elem(fd, op->key, op->val, BPF_ANY);
+		err = w->update(w->ctx, op->map, op->key, op->val);
 		if (!err)
-			err = np_hashmap_put(&s->mirror[op->map], op->key,
-					     op->val) ? -ENOMEM : 0;
+			err = np_hashmap_put(&s->mirror[op->map], op->key, op->val);
 	}
-	return err ? -errno : 0;
+	return err;
 }
 
 static void undo_op(struct np_mapsync *s, const struct op *op)
 {
-	int fd = s->fds.fd[op->map];
+	const struct np_map_writer *w = &s->writer;
 
 	if (op->had_old) {
-		if (bpf_map_update_elem(fd, op->key, op->old, BPF_ANY) == 0)
+		if (w->update(w->ctx, op->map, op->key, op->old) == 0)
 			np_hashmap_put(&s->mirror[op->map], op->key, op->old);
 	} else {
-		bpf_map_delete_elem(fd, op->key);
+		w->del(w->ctx, op->map, op->key);
 		np_hashmap_del(&s->mirror[op->map], op->key);
 	}
 }
@@ -422,7 +453,7 @@ int np_mapsync_apply(struct np_mapsync *s, const struct np_compiled *c,
 	np_hashmap_free(&s->classes);
 	s->classes = live_classes;
 	np_hashmap_init(&live_classes, sizeof(uint32_t), 0);
-	ret = np_state_bump_gen(s->fds.state);
+	ret = s->writer.bump_gen(s->writer.ctx);
 	if (ret)
 		snprintf(err->msg, sizeof(err->msg),
 			 "bumping the policy generation failed (%s): established connections keep their old verdict until it succeeds",

@@ -38,7 +38,18 @@ struct np_iface_entry {
 	struct np_iface val;
 };
 
+/* How mapsync writes, in the order that keeps packets consistent.  The
+ * default writes the BPF maps; tests substitute one that checks every
+ * intermediate state.  MAP is an enum np_sync_map; 0 or -errno. */
+struct np_map_writer {
+	int (*update)(void *ctx, int map, const void *key, const void *val);
+	int (*del)(void *ctx, int map, const void *key); /* absent: 0 */
+	int (*bump_gen)(void *ctx);
+	void *ctx;
+};
+
 struct np_mapsync {
+	struct np_map_writer writer;
 	struct np_map_fds fds;
 	uint32_t limit[NP_SYNC_MAPS];       /* max_entries of each map */
 	const char *limit_option[NP_SYNC_MAPS]; /* flag that raises it */
@@ -67,5 +78,7 @@ int np_mapsync_apply(struct np_mapsync *s, const struct np_compiled *c,
 int np_mapsync_load_existing(struct np_mapsync *s);
 
 int np_state_bump_gen(int state_fd);
+
+void np_mapsync_set_writer(struct np_mapsync *s, const struct np_map_writer *w);
 
 #endif

@@ -17,6 +17,8 @@ NPCONN=$build/np-conn
 AGENT=$build/netpol-agent
 
 indent() { sed 's/^/    /'; }
+t0=$SECONDS
+took() { echo "NP-TIME $1 $((SECONDS - t0))"; t0=$SECONDS; }
 
 # ---- load: the datapath loads and judges one packet ----
 echo "== load: netpolctl verdict (loads np_pod_ingress/np_pod_egress, runs one probe)"
@@ -30,6 +32,7 @@ else
 	cat "$tmp/load.out" | indent
 	echo "NP-RESULT load FAIL"
 fi
+took load
 
 # ---- BPF tests ----
 echo "== bpf: tests/bpf/run.sh"
@@ -38,6 +41,7 @@ grep -vE '^\[ +(RUN|OK) +\]' "$tmp/bpf.out" | indent
 line=$(grep -E '^bpf: [0-9]+ passed, [0-9]+ failed' "$tmp/bpf.out" | tail -n1)
 set -- $line
 echo "NP-RESULT bpf ${2:-0} ${4:-1}"
+took bpf
 
 # ---- conformance ----
 echo "== conformance: tests/conformance/run.sh"
@@ -46,6 +50,7 @@ grep -v '^ok ' "$tmp/conf.out" | head -n 200 | indent
 line=$(grep -E '^conformance: [0-9]+ passed, [0-9]+ failed' "$tmp/conf.out" | tail -n1)
 set -- $line
 echo "NP-RESULT conformance ${2:-0} ${4:-1}"
+took conformance
 
 # ---- one real connection test: the agent in a node namespace ----
 # Pods relay/relay-0 (10.244.1.10, policies/relay-allow-aks.yaml: TCP 443
@@ -107,4 +112,5 @@ check "agent exits 0 on SIGTERM" test "$rc" = 0
 for p in "${pids[@]}"; do kill "$p" 2>/dev/null; wait "$p" 2>/dev/null; done
 net_cleanup
 echo "NP-RESULT connection $cpass $cfail"
+took connection
 rm -rf "$tmp"
