@@ -410,10 +410,12 @@ int np_mapsync_apply(struct np_mapsync *s, const struct np_compiled *c,
 		stats->upserts[m] = ups[m].n;
 		stats->deletes[m] = dels[m].n;
 	}
-	qsort(ups[NP_SYNC_PEERS].v, ups[NP_SYNC_PEERS].n, sizeof(struct op),
-	      cmp_plen_desc);
-	qsort(dels[NP_SYNC_PEERS].v, dels[NP_SYNC_PEERS].n, sizeof(struct op),
-	      cmp_plen_asc);
+	if (ups[NP_SYNC_PEERS].n)
+		qsort(ups[NP_SYNC_PEERS].v, ups[NP_SYNC_PEERS].n, sizeof(struct op),
+		      cmp_plen_desc);
+	if (dels[NP_SYNC_PEERS].n)
+		qsort(dels[NP_SYNC_PEERS].v, dels[NP_SYNC_PEERS].n, sizeof(struct op),
+		      cmp_plen_asc);
 	/* The order that keeps every packet's view consistent. */
 	{
 		struct oplist *order[] = {
