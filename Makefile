@@ -5,6 +5,7 @@
 #   make test       all tests: unit (+ASan/UBSan), BPF, conformance, end-to-end
 #   make bench      benchmarks (BPF ns/packet, compile time)
 #   make demo       the built-in demo
+#   make test-kernels  the datapath under qemu on the EKS kernels 5.10 and 6.1 (+ this one)
 
 BUILD     ?= build
 CC        ?= gcc
@@ -22,7 +23,8 @@ endif
 
 DEB_PACKAGES := make gcc clang llvm bpftool libbpf-dev libelf-dev zlib1g-dev \
 	libcurl4-openssl-dev libjansson-dev libyaml-dev libcmocka-dev iproute2 \
-	pkg-config linux-libc-dev jq procps
+	pkg-config linux-libc-dev jq procps \
+	qemu-system-x86 busybox-static cpio kmod
 
 CFLAGS_COMMON := -std=gnu11 -O2 -g -Wall -Wextra -Werror -Iinclude -Iuser -I$(BUILD)
 CFLAGS   ?=
@@ -51,7 +53,7 @@ TOOLS_SRCS := $(wildcard tools/*.c) $(wildcard tests/bpf/*.c)
 TOOL_BINS := $(patsubst tools/%.c,$(BUILD)/%,$(wildcard tools/*.c)) \
 	$(patsubst tests/bpf/%.c,$(BUILD)/tests/%,$(wildcard tests/bpf/*.c))
 
-.PHONY: all deps test test-unit test-asan test-bpf test-cli test-conformance test-e2e bench demo clean
+.PHONY: all deps test test-unit test-asan test-bpf test-cli test-conformance test-e2e test-kernels bench demo clean
 .DELETE_ON_ERROR:
 
 all: $(BUILD)/netpol-agent $(BUILD)/netpolctl $(BPF_OBJS) $(TOOL_BINS)
@@ -136,6 +138,11 @@ test-conformance: all
 
 test-e2e: all
 	$(Q)tests/e2e/run.sh $(BUILD)
+
+# The datapath on the EKS kernels (5.10, 6.1) booted under qemu, and on this
+# machine's kernel; not part of `make test`.  KERNELS="5.10 6.1 host" selects.
+test-kernels: all
+	$(Q)tools/kernels/run.sh $(BUILD) $(KERNELS)
 
 bench: all
 	$(Q)tools/bench.sh $(BUILD)

@@ -5,15 +5,23 @@
  *
  *   np-conn listen [--udp] PORT
  *       Bind [::]:PORT dual-stack (0.0.0.0 when IPv6 is unavailable) and
- *       serve forever.  TCP: accept, read one line (2 s limit), write it
- *       back, close.  UDP: echo every datagram.  Prints "listening ..." on
- *       stderr once bound.
+ *       serve forever.  TCP: every connection in its own process, echoing
+ *       each line back until the peer closes (30 s idle limit).  UDP: echo
+ *       every datagram.  Prints "listening ..." on stderr once bound.
  *
  *   np-conn connect [--udp] [--timeout-ms N] [--source ADDR] ADDR PORT
  *       Send "ping\n" and expect it echoed within N ms (default 2000) from
  *       the start.  Exit 0 on success, 1 on timeout, refusal, reset or a
  *       wrong answer (what happened goes to stderr), 2 on bad usage.
  *       --source binds the local address first (to test anti-spoofing).
+ *
+ *   np-conn hold [--udp] [--interval-ms N] [--duration-ms N] [--timeout-ms N]
+ *                ADDR PORT
+ *       One connection kept open for --duration-ms (default 3000): every
+ *       --interval-ms (default 100) a numbered line goes out and must come
+ *       back within --timeout-ms (default 1000).  Exit 0 when every exchange
+ *       succeeded ("held ..."), 1 at the first that did not ("broken after
+ *       ... ms at exchange N: ..."), 2 on bad usage.
  */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
@@ -29,6 +37,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/time.h>
 #include <time.h>
@@ -43,9 +52,12 @@ static void usage(FILE *f)
 	fprintf(f,
 		"usage: np-conn listen [--udp] PORT\n"
 		"       np-conn connect [--udp] [--timeout-ms N] [--source ADDR] ADDR PORT\n"
+		"       np-conn hold [--udp] [--interval-ms N] [--duration-ms N] [--timeout-ms N] ADDR PORT\n"
 		"\n"
 		"listen:  echo server on [::]:PORT (dual-stack); TCP: one line per connection\n"
-		"connect: send \"ping\\n\", expect the echo; exit 0 ok, 1 failed, 2 usage\n");
+		"connect: send \"ping\\n\", expect the echo; exit 0 ok, 1 failed, 2 usage\n"
+		"hold:    one connection, a line echoed every interval for the duration;\n"
+		"         exit 0 held, 1 broken (when and how on stderr), 2 usage\n");
 }
 
 static int parse_port(const char *s, uint16_t *port)
@@ -122,23 +134,19 @@ static int bind_any(int type, uint16_t port)
 
 static void serve_tcp_conn(int c)
 {
-	struct timeval tv = { .tv_sec = 2 };
-	char buf[1024];
-	size_t got = 0;
+	struct timeval tv = { .tv_sec = 30 };
+	char buf[4096];
 
 	setsockopt(c, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
 	setsockopt(c, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
-	while (got < sizeof(buf)) {
-		ssize_t n = recv(c, buf + got, sizeof(buf) - got, 0);
+	for (;;) {
+		ssize_t n = recv(c, buf, sizeof(buf), 0);
 
 		if (n <= 0)
 			break;
-		got += (size_t)n;
-		if (memchr(buf, '\n', got))
+		if (send(c, buf, (size_t)n, MSG_NOSIGNAL) < 0)
 			break;
 	}
-	if (got > 0 && send(c, buf, got, MSG_NOSIGNAL) < 0)
-		perror("np-conn listen: send");
 }
 
 static int do_listen(bool udp, uint16_t port)
@@ -155,6 +163,7 @@ static int do_listen(bool udp, uint16_t port)
 		perror("np-conn listen: listen");
 		goto cleanup;
 	}
+	signal(SIGCHLD, SIG_IGN); /* children reaped automatically */
 	fprintf(stderr, "listening %s %u\n", udp ? "udp" : "tcp", port);
 	for (;;) {
 		if (udp) {
@@ -180,7 +189,14 @@ static int do_listen(bool udp, uint16_t port)
 				perror("np-conn listen: accept");
 				goto cleanup;
 			}
-			serve_tcp_conn(c);
+			/* One process per connection: held connections and
+			 * one-shot probes are served side by side. */
+			if (fork() == 0) {
+				prctl(PR_SET_PDEATHSIG, SIGKILL);
+				close(fd);
+				serve_tcp_conn(c);
+				_exit(0);
+			}
 			close(c);
 		}
 	}
@@ -319,18 +335,107 @@ cleanup:
 	return ret;
 }
 
+/* ---- hold ---- */
+
+static int do_hold(bool udp, int interval_ms, int duration_ms, int timeout_ms,
+		   const char *addr, uint16_t port)
+{
+	struct sockaddr_storage ss;
+	socklen_t len;
+	int64_t start = now_ms(), next;
+	const char *proto = udp ? "UDP" : "TCP";
+	long seq = 0;
+	int fd = -1, err = 0, ret = EXIT_FAIL;
+
+	if (parse_addr(addr, port, &ss, &len)) {
+		fprintf(stderr, "np-conn hold: \"%s\" is not an IPv4 or IPv6 address\n", addr);
+		return EXIT_USAGE;
+	}
+	fd = socket(ss.ss_family, (udp ? SOCK_DGRAM : SOCK_STREAM) | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0) {
+		err = errno;
+		goto fail;
+	}
+	if (connect(fd, (struct sockaddr *)&ss, len) < 0 && errno != EINPROGRESS) {
+		err = errno;
+		goto fail;
+	}
+	if (!udp) {
+		socklen_t elen = sizeof(err);
+
+		err = -wait_fd(fd, POLLOUT, start + timeout_ms);
+		if (!err && getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &elen) < 0)
+			err = errno;
+		if (err)
+			goto fail;
+	}
+	for (next = now_ms(); next - start <= duration_ms; next += interval_ms) {
+		char line[64], buf[64];
+		size_t want, got = 0;
+		int64_t deadline;
+
+		while (now_ms() < next)
+			usleep(1000);
+		want = (size_t)snprintf(line, sizeof(line), "hold %ld\n", ++seq);
+		if (send(fd, line, want, MSG_NOSIGNAL) < 0) {
+			err = errno;
+			goto fail;
+		}
+		deadline = now_ms() + timeout_ms;
+		while (got < want) {
+			ssize_t n;
+
+			err = -wait_fd(fd, POLLIN, deadline);
+			if (err)
+				goto fail;
+			n = recv(fd, buf + got, sizeof(buf) - got, 0);
+			if (n < 0 && (errno == EAGAIN || errno == EINTR))
+				continue;
+			if (n < 0) {
+				err = errno;
+				goto fail;
+			}
+			if (n == 0) {
+				fprintf(stderr, "np-conn hold: %s %s port %u: broken after %lld ms at exchange %ld: closed by the peer\n",
+					proto, addr, port, (long long)(now_ms() - start), seq);
+				goto cleanup;
+			}
+			got += (size_t)n;
+		}
+		if (memcmp(buf, line, want) != 0) {
+			fprintf(stderr, "np-conn hold: %s %s port %u: broken at exchange %ld: unexpected answer\n",
+				proto, addr, port, seq);
+			goto cleanup;
+		}
+	}
+	fprintf(stderr, "np-conn hold: %s %s port %u: held %lld ms, %ld exchanges ok\n",
+		proto, addr, port, (long long)(now_ms() - start), seq);
+	ret = 0;
+	goto cleanup;
+fail:
+	fprintf(stderr, "np-conn hold: %s %s port %u: broken after %lld ms at exchange %ld: %s\n",
+		proto, addr, port, (long long)(now_ms() - start), seq, what(err));
+cleanup:
+	if (fd >= 0)
+		close(fd);
+	return ret;
+}
+
 int main(int argc, char **argv)
 {
 	static const struct option longopts[] = {
 		{ "udp", no_argument, NULL, 'u' },
 		{ "timeout-ms", required_argument, NULL, 't' },
 		{ "source", required_argument, NULL, 's' },
+		{ "interval-ms", required_argument, NULL, 'i' },
+		{ "duration-ms", required_argument, NULL, 'd' },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
 	};
 	const char *cmd, *source = NULL;
 	bool udp = false;
-	long timeout_ms = 2000;
+	long timeout_ms = 2000, interval_ms = 100, duration_ms = 3000;
+	bool timeout_set = false;
 	uint16_t port;
 	int opt;
 
@@ -346,13 +451,25 @@ int main(int argc, char **argv)
 		case 'u':
 			udp = true;
 			break;
-		case 't': {
+		case 't':
+		case 'i':
+		case 'd': {
 			char *end = NULL;
+			long v = strtol(optarg, &end, 10);
 
-			timeout_ms = strtol(optarg, &end, 10);
-			if (!end || *end || timeout_ms < 1 || timeout_ms > 600000) {
-				fprintf(stderr, "np-conn: --timeout-ms \"%s\" is not 1..600000\n", optarg);
+			if (!end || *end || v < 1 || v > 600000) {
+				fprintf(stderr, "np-conn: --%s \"%s\" is not 1..600000\n",
+					opt == 't' ? "timeout-ms" : opt == 'i' ? "interval-ms" : "duration-ms",
+					optarg);
 				return EXIT_USAGE;
+			}
+			if (opt == 't') {
+				timeout_ms = v;
+				timeout_set = true;
+			} else if (opt == 'i') {
+				interval_ms = v;
+			} else {
+				duration_ms = v;
 			}
 			break;
 		}
@@ -380,6 +497,14 @@ int main(int argc, char **argv)
 			return EXIT_USAGE;
 		}
 		return do_connect(udp, (int)timeout_ms, source, argv[optind], port);
+	}
+	if (strcmp(cmd, "hold") == 0 && optind == argc - 2 && !source) {
+		if (parse_port(argv[optind + 1], &port)) {
+			fprintf(stderr, "np-conn hold: \"%s\" is not a port (1..65535)\n", argv[optind + 1]);
+			return EXIT_USAGE;
+		}
+		return do_hold(udp, (int)interval_ms, (int)duration_ms,
+			       timeout_set ? (int)timeout_ms : 1000, argv[optind], port);
 	}
 	usage(stderr);
 	return EXIT_USAGE;

@@ -2,28 +2,34 @@
 /*
  * netpol-agent: enforce Kubernetes NetworkPolicy v1 on this node's pods.
  *
- * First version: the objects (Namespaces, Pods, NetworkPolicies) come from
- * files.  The agent compiles them, loads the datapath, and attaches it to the
- * host-side interface of every local pod; the interface is found by asking
- * the kernel how the pod's address is routed (RTM_GETROUTE), not by naming
- * convention.  SIGHUP reloads the files and applies the difference atomically;
- * an invalid edit is logged and the last good policy stays in force.
+ * The objects (Namespaces, Pods, NetworkPolicies) come from files, watched
+ * with inotify.  The agent compiles them into the BPF maps and attaches the
+ * datapath to the host-side interface of every local pod; the interface is
+ * found by asking the kernel how the pod's address is routed (RTM_GETROUTE),
+ * not by naming convention, and link/route changes (rtnetlink multicast) are
+ * acted on as they happen.
  *
- * SIGTERM/SIGINT: this version detaches its filters and removes the clsact
- * qdiscs it created, so pods are unfiltered after it exits.  The daemon issue
- * (pinned maps and links) changes this to keep enforcement in place across
- * restarts and upgrades.
+ * Maps and programs are pinned (pin.h): SIGTERM, SIGKILL or a crash leave
+ * enforcement in place; a restarted agent reuses the maps (conntrack
+ * included), reconciles them with the current objects and atomically
+ * replaces the filters.  `--uninstall` removes everything it created.
  */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
 #include <errno.h>
 #include <getopt.h>
+#include <libgen.h>
+#include <limits.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/inotify.h>
 #include <sys/signalfd.h>
+#include <sys/stat.h>
+#include <sys/timerfd.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <bpf/libbpf.h>
@@ -35,6 +41,8 @@
 #include "mapsize.h"
 #include "mapsync.h"
 #include "netlink.h"
+#include "netpol.skel.h"
+#include "pin.h"
 #include "vec.h"
 #include "verdict.h"
 
@@ -42,6 +50,15 @@
 #define EXIT_BAD_INPUT 2
 #define MAX_NODE_ADDRS 64
 #define MAX_DEFAULT_OIFS 64
+#define MAX_HOST_OIFS 4096
+#define NP_WATCH_DEBOUNCE_MS 100
+#define NP_WATCH_MISSING_MS 1000
+
+struct watch {
+	int wd;
+	bool parent;   /* watching the directory that holds PATH */
+	char name[NAME_MAX + 1]; /* parent watches: PATH's own name */
+};
 
 struct agent {
 	char **paths;
@@ -49,6 +66,9 @@ struct agent {
 	struct np_addr node_addrs[MAX_NODE_ADDRS];
 	struct np_compile_opts copts;
 	struct np_load_opts lopts;
+	const char *pin_path;
+	unsigned int layout;
+	bool uninstall, strict, watch_files, watch_netlink;
 
 	struct np_objects objs;
 	struct np_compiled compiled;
@@ -57,33 +77,59 @@ struct agent {
 	bool dp_loaded;
 	struct np_mapsync sync;
 	bool sync_ready;
+	struct np_pin pin;
+	bool pin_open;
 
 	struct np_attachment *atts; /* interfaces we are attached to */
 	size_t n_atts, cap_atts;
+	bool force_reattach;        /* next reconcile replaces every filter */
+	struct np_iface_entry *last_plan; /* what np_ifaces holds */
+	size_t n_last_plan;
 	struct ring_buffer *rb;
-	int sigfd;
+	int sigfd, inofd, timerfd, nlfd;
+	struct watch *watches;
+	size_t n_watches, cap_watches;
+	bool reload_pending, missing_paths;
 };
 
 struct iface_plan {
 	struct np_iface_entry *v;
 	size_t n, cap;
 	size_t local_pods;
+	int *extra;   /* strict mode: interfaces with host routes, no known pod */
+	size_t n_extra;
 };
 
 static void usage(FILE *f)
 {
 	fprintf(f,
 		"usage: netpol-agent --objects PATH [--objects PATH ...] [--node-ip IP ...]\n"
+		"                    [--pin-path DIR] [--default-enforcement strict|standard]\n"
 		"                    [--audit] [--log-level LEVEL] [--log-format FORMAT]\n"
 		"                    [--map-size NAME=N ...]\n"
+		"       netpol-agent --uninstall [--pin-path DIR]\n"
 		"\n"
 		"Enforces Kubernetes NetworkPolicy v1 on this node's pods with TC BPF programs\n"
-		"attached to each local pod's host-side interface (found from the routing table).\n"
+		"attached to each local pod's host-side interface (found from the routing table,\n"
+		"followed live through rtnetlink).  The objects are watched (inotify): an edit is\n"
+		"applied within a second, an invalid one is logged and ignored.\n"
 		"\n"
 		"  --objects PATH      Namespaces, Pods and NetworkPolicies: a YAML/JSON file or a\n"
 		"                      directory of them (repeatable)            env NETPOL_OBJECTS (a:b:c)\n"
 		"  --node-ip IP        an address of this node, always allowed both ways (kubelet\n"
 		"                      probes); repeatable                       env NETPOL_NODE_IPS (a,b)\n"
+		"  --pin-path DIR      where maps, programs and the record of what was attached are\n"
+		"                      pinned (a bpf filesystem); one per agent instance\n"
+		"                      (default " NP_PIN_DEFAULT ")  env NETPOL_PIN_PATH\n"
+		"  --default-enforcement MODE\n"
+		"                      standard (default): traffic of a local address whose pod is\n"
+		"                      not known yet passes; strict: it is dropped, and every\n"
+		"                      interface with a /32 or /128 host route is covered as soon\n"
+		"                      as the route appears                      env NETPOL_DEFAULT_ENFORCEMENT\n"
+		"  --uninstall         remove every filter, clsact qdisc and pin the agent with this\n"
+		"                      --pin-path created, then exit 0 (also when there is nothing)\n"
+		"  --no-watch          do not watch the objects (SIGHUP still reloads)\n"
+		"                                                                env NETPOL_WATCH=0\n"
 		"  --audit             report denials but let the packets pass   env NETPOL_AUDIT=1\n"
 		"  --log-level LEVEL   error, warn, info (default) or debug      env NETPOL_LOG_LEVEL\n"
 		"  --log-format FMT    logfmt (default) or json                  env NETPOL_LOG_FORMAT\n"
@@ -91,9 +137,9 @@ static void usage(FILE *f)
 		"  -h, --help          this text\n"
 		"\n"
 		"Flags win over environment variables.\n"
-		"Signals: SIGHUP reloads the objects (an invalid edit is logged and the last good\n"
-		"policy stays); SIGTERM/SIGINT detach the programs and exit (this version does\n"
-		"not keep enforcement in place after exit).\n"
+		"Signals: SIGHUP reloads the objects; SIGTERM/SIGINT exit 0 and leave enforcement\n"
+		"in place (filters and pinned maps stay; a restarted agent takes over without\n"
+		"dropping established connections).  Only --uninstall removes it.\n"
 		"Exit status: 0 clean shutdown, 1 runtime failure, 2 bad input or usage.\n",
 		np_map_size_help());
 }
@@ -176,6 +222,33 @@ static int set_log_format(const char *s, const char *from)
 	return 0;
 }
 
+static bool env_true(const char *name)
+{
+	const char *v = getenv(name);
+
+	return v && (strcmp(v, "1") == 0 || strcasecmp(v, "true") == 0);
+}
+
+static bool env_false(const char *name)
+{
+	const char *v = getenv(name);
+
+	return v && (strcmp(v, "0") == 0 || strcasecmp(v, "false") == 0);
+}
+
+static int set_enforcement(struct agent *a, const char *s, const char *from)
+{
+	if (strcmp(s, "strict") == 0) {
+		a->strict = true;
+	} else if (strcmp(s, "standard") == 0) {
+		a->strict = false;
+	} else {
+		np_err("%s: \"%s\" is not strict or standard", from, s);
+		return -EINVAL;
+	}
+	return 0;
+}
+
 /* Flags first into temporaries, then environment for what flags left unset.
  * 1 = --help shown, 0 = run, -EINVAL = usage error (reported). */
 static int parse_args(struct agent *a, int argc, char **argv)
@@ -187,11 +260,15 @@ static int parse_args(struct agent *a, int argc, char **argv)
 		{ "log-level", required_argument, NULL, 'l' },
 		{ "log-format", required_argument, NULL, 'F' },
 		{ "map-size", required_argument, NULL, 'm' },
+		{ "pin-path", required_argument, NULL, 'P' },
+		{ "default-enforcement", required_argument, NULL, 'E' },
+		{ "uninstall", no_argument, NULL, 'U' },
+		{ "no-watch", no_argument, NULL, 'W' },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
 	};
-	const char *level = NULL, *format = NULL, *env;
-	bool audit = false, node_flag = false;
+	const char *level = NULL, *format = NULL, *enforcement = NULL, *env;
+	bool audit = false, node_flag = false, no_watch = false;
 	int opt, ret = 0;
 
 	while ((opt = getopt_long(argc, argv, "h", longopts, NULL)) != -1 && !ret) {
@@ -220,6 +297,18 @@ static int parse_args(struct agent *a, int argc, char **argv)
 				np_err("%s", msg);
 			break;
 		}
+		case 'P':
+			a->pin_path = optarg;
+			break;
+		case 'E':
+			enforcement = optarg;
+			break;
+		case 'U':
+			a->uninstall = true;
+			break;
+		case 'W':
+			no_watch = true;
+			break;
 		case 'h':
 			usage(stdout);
 			return 1;
@@ -249,6 +338,26 @@ static int parse_args(struct agent *a, int argc, char **argv)
 		ret = set_log_level(level, "--log-level");
 	if (ret)
 		goto cleanup;
+	if (!a->pin_path && (env = getenv("NETPOL_PIN_PATH")) && *env)
+		a->pin_path = env;
+	if (!a->pin_path)
+		a->pin_path = NP_PIN_DEFAULT;
+	/* For tests of the layout migration only: pretend to be an agent
+	 * whose maps have another layout version. */
+	a->layout = NP_PIN_LAYOUT_VERSION;
+	if ((env = getenv("NETPOL_PIN_LAYOUT")) && *env)
+		a->layout = (unsigned int)strtoul(env, NULL, 10);
+	if (a->uninstall)
+		goto cleanup; /* needs nothing else */
+	if (!enforcement && (env = getenv("NETPOL_DEFAULT_ENFORCEMENT")) && *env)
+		ret = set_enforcement(a, env, "NETPOL_DEFAULT_ENFORCEMENT");
+	else if (enforcement)
+		ret = set_enforcement(a, enforcement, "--default-enforcement");
+	if (ret)
+		goto cleanup;
+	a->lopts.deny_unknown = a->strict;
+	a->watch_files = !no_watch && !env_false("NETPOL_WATCH");
+	a->watch_netlink = true;
 	if (a->n_paths == 0 && (env = getenv("NETPOL_OBJECTS")) && *env)
 		ret = split_env(a, env, ':', "NETPOL_OBJECTS", env_path);
 	if (ret)
@@ -257,8 +366,7 @@ static int parse_args(struct agent *a, int argc, char **argv)
 		ret = split_env(a, env, ',', "NETPOL_NODE_IPS", add_node_ip);
 	if (ret)
 		goto cleanup;
-	if (!audit && (env = getenv("NETPOL_AUDIT")) &&
-	    (strcmp(env, "1") == 0 || strcasecmp(env, "true") == 0))
+	if (!audit && env_true("NETPOL_AUDIT"))
 		audit = true;
 	a->lopts.audit_all = audit;
 	if (a->n_paths == 0) {
@@ -325,15 +433,19 @@ static int plan_ifaces(const struct np_compiled *c, struct iface_plan *plan)
 			       addr, strerror(-r));
 			continue;
 		}
+		/* Most pods of a cluster are remote, routed via the default
+		 * route's interface: settle those before asking for names. */
+		for (size_t k = 0; k < n_defaults; k++)
+			if (defaults[k] == ifindex)
+				is_default = true;
+		if (is_default && np_log_get_level() < NP_LOG_DEBUG)
+			continue;
 		r = np_link_info(ifindex, ifname, sizeof(ifname), &loopback);
 		if (r) {
 			np_dbg("pod %s (%s): route via ifindex %d which vanished (%s); not local",
 			       pod, addr, ifindex, strerror(-r));
 			continue;
 		}
-		for (size_t k = 0; k < n_defaults; k++)
-			if (defaults[k] == ifindex)
-				is_default = true;
 		if (loopback || is_default) {
 			np_dbg("pod %s (%s): routed via %s, %s; not local", pod, addr,
 			       ifname, loopback ? "a loopback interface" : "the default route's interface");
@@ -376,6 +488,102 @@ cleanup:
 	return ret;
 }
 
+/* Strict mode: every interface carrying a host route (a CNI's route to a
+ * pod), known pod or not, gets the programs; without an np_ifaces entry
+ * the programs drop its traffic (cfg_deny_unknown). */
+static int plan_strict_extra(struct iface_plan *plan)
+{
+	int defaults[MAX_DEFAULT_OIFS], *hosts = NULL;
+	size_t n_defaults = 0, n_hosts = 0;
+	int ret;
+
+	hosts = calloc(MAX_HOST_OIFS, sizeof(*hosts));
+	plan->extra = calloc(MAX_HOST_OIFS, sizeof(*plan->extra));
+	if (!hosts || !plan->extra) {
+		ret = -ENOMEM;
+		goto cleanup;
+	}
+	ret = np_route_default_oifs(defaults, MAX_DEFAULT_OIFS, &n_defaults);
+	if (!ret)
+		ret = np_route_host_oifs(hosts, MAX_HOST_OIFS, &n_hosts);
+	if (ret) {
+		np_err("listing routes over rtnetlink failed: %s", strerror(-ret));
+		goto cleanup;
+	}
+	for (size_t i = 0; i < n_hosts; i++) {
+		char ifname[IF_NAMESIZE];
+		bool skip = false, loopback = false;
+
+		for (size_t k = 0; k < n_defaults; k++)
+			skip = skip || defaults[k] == hosts[i];
+		for (size_t k = 0; k < plan->n; k++)
+			skip = skip || (int)plan->v[k].ifindex == hosts[i];
+		if (skip || np_link_info(hosts[i], ifname, sizeof(ifname), &loopback) || loopback)
+			continue;
+		np_dbg("strict: %s (ifindex %d) carries a host route but no known pod: covered, its traffic is dropped",
+		       ifname, hosts[i]);
+		plan->extra[plan->n_extra++] = hosts[i];
+	}
+cleanup:
+	free(hosts);
+	return ret;
+}
+
+static bool planned(const struct iface_plan *plan, int ifindex)
+{
+	for (size_t i = 0; i < plan->n; i++)
+		if ((int)plan->v[i].ifindex == ifindex)
+			return true;
+	for (size_t i = 0; i < plan->n_extra; i++)
+		if (plan->extra[i] == ifindex)
+			return true;
+	return false;
+}
+
+static void plan_free(struct iface_plan *plan)
+{
+	free(plan->v);
+	free(plan->extra);
+	memset(plan, 0, sizeof(*plan));
+}
+
+static int attach_one_iface(struct agent *a, int ifindex, size_t *failed)
+{
+	struct np_attachment fresh, *old = NULL;
+
+	for (size_t k = 0; k < a->n_atts; k++)
+		if (a->atts[k].ifindex == ifindex)
+			old = &a->atts[k];
+	if (old && !a->force_reattach && np_attach_intact(old))
+		return 0;
+	/* BPF_TC_F_REPLACE on our handle/priority: an existing filter
+	 * (ours from before a restart) is swapped atomically. */
+	if (np_attach(ifindex, a->dp.prog_ingress, a->dp.prog_egress, &fresh)) {
+		(*failed)++;
+		return -EIO;
+	}
+	if (old) {
+		if (!a->force_reattach)
+			np_warn("our filters on %s (ifindex %d) had been removed by someone else; re-attached",
+				fresh.ifname, ifindex);
+		else
+			np_info("took over %s (ifindex %d): filters replaced atomically",
+				fresh.ifname, ifindex);
+		fresh.created_qdisc = fresh.created_qdisc || old->created_qdisc;
+		*old = fresh;
+	} else if (np_vec_push(&a->atts, &a->n_atts, &a->cap_atts, &fresh)) {
+		np_err("out of memory tracking the attachment to %s; detaching it", fresh.ifname);
+		np_detach(&fresh);
+		(*failed)++;
+		return -ENOMEM;
+	} else {
+		np_info("attached to %s (ifindex %d)%s", fresh.ifname, ifindex,
+			fresh.created_qdisc ? ", created clsact qdisc" : "");
+	}
+	np_pin_record(&a->pin, &fresh);
+	return 0;
+}
+
 /* Attach to every planned interface (again where our filters went missing:
  * BPF_TC_F_REPLACE makes that idempotent), detach from the others.
  * Returns the number of interfaces that could not be attached. */
@@ -383,95 +591,96 @@ static size_t reconcile_attachments(struct agent *a, const struct iface_plan *pl
 {
 	size_t failed = 0;
 
-	for (size_t i = 0; i < plan->n; i++) {
-		struct np_attachment fresh, *old = NULL;
-		int ifindex = (int)plan->v[i].ifindex;
-
-		for (size_t k = 0; k < a->n_atts; k++)
-			if (a->atts[k].ifindex == ifindex)
-				old = &a->atts[k];
-		if (old && np_attach_intact(old))
-			continue;
-		if (np_attach(ifindex, a->dp.prog_ingress, a->dp.prog_egress, &fresh)) {
-			/* np_attach undid its own part; undo the earlier one too
-			 * so nothing half-attached stays behind untracked.  The
-			 * loop below drops the entry. */
-			failed++;
-			if (old)
-				np_detach(old);
-			continue;
-		}
-		if (old) {
-			np_warn("our filters on %s (ifindex %d) had been removed by someone else; re-attached",
-				fresh.ifname, ifindex);
-			fresh.created_qdisc = fresh.created_qdisc || old->created_qdisc;
-			*old = fresh;
-		} else if (np_vec_push(&a->atts, &a->n_atts, &a->cap_atts, &fresh)) {
-			np_err("out of memory tracking the attachment to %s; detaching it",
-			       fresh.ifname);
-			np_detach(&fresh);
-			failed++;
-		} else {
-			np_info("attached to %s (ifindex %d)%s", fresh.ifname, ifindex,
-				fresh.created_qdisc ? ", created clsact qdisc" : "");
-		}
-	}
+	for (size_t i = 0; i < plan->n; i++)
+		attach_one_iface(a, (int)plan->v[i].ifindex, &failed);
+	for (size_t i = 0; i < plan->n_extra; i++)
+		attach_one_iface(a, plan->extra[i], &failed);
+	a->force_reattach = false;
 	for (size_t k = 0; k < a->n_atts;) {
-		bool wanted = false;
+		bool wanted = planned(plan, a->atts[k].ifindex);
+		char name[IF_NAMESIZE];
 
-		for (size_t i = 0; i < plan->n; i++)
-			if ((int)plan->v[i].ifindex == a->atts[k].ifindex)
-				wanted = true;
-		if (wanted && (a->atts[k].ingress_hook || a->atts[k].egress_hook)) {
+		if (wanted && a->atts[k].ingress_hook && a->atts[k].egress_hook) {
 			k++;
 			continue;
 		}
-		if (!wanted)
-			np_info("detaching from %s (ifindex %d): no local pod routed there any more",
-				a->atts[k].ifname, a->atts[k].ifindex);
-		np_detach(&a->atts[k]);
+		if (!wanted && !if_indextoname((unsigned int)a->atts[k].ifindex, name)) {
+			/* Deleted: its qdisc and filters went with it. */
+			np_info("%s (ifindex %d) is gone; forgetting it", a->atts[k].ifname,
+				a->atts[k].ifindex);
+		} else {
+			if (!wanted)
+				np_info("detaching from %s (ifindex %d): no local pod routed there any more",
+					a->atts[k].ifname, a->atts[k].ifindex);
+			np_detach(&a->atts[k]);
+		}
+		np_pin_forget(&a->pin, a->atts[k].ifindex);
 		a->atts[k] = a->atts[--a->n_atts];
 	}
 	return failed;
 }
 
-static void detach_all(struct agent *a)
+static bool same_plan(const struct agent *a, const struct iface_plan *plan)
 {
-	for (size_t k = 0; k < a->n_atts; k++) {
-		np_detach(&a->atts[k]);
-		np_info("detached from %s (ifindex %d)", a->atts[k].ifname,
-			a->atts[k].ifindex);
+	if (a->n_last_plan != plan->n)
+		return false;
+	for (size_t i = 0; i < plan->n; i++) {
+		bool found = false;
+
+		for (size_t k = 0; k < a->n_last_plan && !found; k++)
+			found = memcmp(&a->last_plan[k], &plan->v[i], sizeof(plan->v[i])) == 0;
+		if (!found)
+			return false;
 	}
-	a->n_atts = 0;
+	return true;
 }
 
-/* Make maps and attachments match COMPILED and the routing table. */
+static int remember_plan(struct agent *a, const struct iface_plan *plan)
+{
+	struct np_iface_entry *copy = NULL;
+
+	if (plan->n) {
+		copy = malloc(plan->n * sizeof(*copy));
+		if (!copy)
+			return -ENOMEM;
+		memcpy(copy, plan->v, plan->n * sizeof(*copy));
+	}
+	free(a->last_plan);
+	a->last_plan = copy;
+	a->n_last_plan = plan->n;
+	return 0;
+}
+
+/* Make maps and attachments match COMPILED and the routing table.  With
+ * MAPS_IF_CHANGED, the maps are only written when the interface plan
+ * changed (a netlink event with the same objects). */
 static int apply(struct agent *a, const struct np_compiled *compiled,
 		 struct np_sync_stats *stats, struct iface_plan *plan,
-		 size_t *attach_failed)
+		 size_t *attach_failed, bool maps_if_changed)
 {
 	struct np_error err;
 	int ret;
 
+	memset(stats, 0, sizeof(*stats));
 	ret = plan_ifaces(compiled, plan);
+	if (!ret && a->strict)
+		ret = plan_strict_extra(plan);
 	if (ret)
 		goto cleanup;
-	ret = np_mapsync_apply(&a->sync, compiled, plan->v, plan->n, stats, &err);
-	if (ret) {
-		np_err("%s", err.msg);
-		goto cleanup;
+	if (!maps_if_changed || !same_plan(a, plan)) {
+		ret = np_mapsync_apply(&a->sync, compiled, plan->v, plan->n, stats, &err);
+		if (ret) {
+			np_err("%s", err.msg);
+			goto cleanup;
+		}
+		remember_plan(a, plan);
 	}
 	*attach_failed = reconcile_attachments(a, plan);
 cleanup:
 	return ret;
 }
 
-static size_t count_local(const struct agent *a)
-{
-	return a->n_atts;
-}
-
-static void reload(struct agent *a)
+static void reload(struct agent *a, const char *why)
 {
 	struct np_objects objs;
 	struct np_compiled compiled;
@@ -482,7 +691,7 @@ static void reload(struct agent *a)
 	bool have_objs = false, have_compiled = false;
 	int ret;
 
-	np_info("SIGHUP: reloading objects from %zu path(s)", a->n_paths);
+	np_info("%s: reloading objects from %zu path(s)", why, a->n_paths);
 	ret = load_objects(a, &objs);
 	if (ret)
 		goto cleanup;
@@ -493,7 +702,7 @@ static void reload(struct agent *a)
 		goto cleanup;
 	}
 	have_compiled = true;
-	ret = apply(a, &compiled, &stats, &plan, &failed);
+	ret = apply(a, &compiled, &stats, &plan, &failed, false);
 	if (ret)
 		goto cleanup;
 	/* Committed: the new objects are the last good policy. */
@@ -504,20 +713,172 @@ static void reload(struct agent *a)
 	have_compiled = have_objs = false;
 	np_ids_gc(&a->ids);
 	np_info("reloaded: %zu policies, %zu pods (%zu local on %zu interfaces, %zu failed to attach); map changes: endpoints +%zu/-%zu, interfaces +%zu/-%zu, peers +%zu/-%zu, ports +%zu/-%zu",
-		a->objs.n_policies, a->objs.n_pods, plan.local_pods, count_local(a), failed,
+		a->objs.n_policies, a->objs.n_pods, plan.local_pods, a->n_atts, failed,
 		stats.upserts[NP_SYNC_ENDPOINTS], stats.deletes[NP_SYNC_ENDPOINTS],
 		stats.upserts[NP_SYNC_IFACES], stats.deletes[NP_SYNC_IFACES],
 		stats.upserts[NP_SYNC_PEERS], stats.deletes[NP_SYNC_PEERS],
 		stats.upserts[NP_SYNC_PORTS], stats.deletes[NP_SYNC_PORTS]);
 cleanup:
 	if (ret)
-		np_err("reload failed (%s); the last good policy stays in force: fix the objects and send SIGHUP again",
+		np_err("reload failed (%s); the last good policy stays in force: fix the objects (they are watched; SIGHUP also reloads)",
 		       strerror(-ret));
-	free(plan.v);
+	plan_free(&plan);
 	if (have_compiled)
 		np_compiled_free(&compiled);
 	if (have_objs)
 		np_objects_free(&objs);
+}
+
+static double mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
+}
+
+/* Links or routes changed: re-plan with the objects we have. */
+static void netlink_changed(struct agent *a)
+{
+	struct np_nl_changes ch = { 0 };
+	struct np_sync_stats stats;
+	struct iface_plan plan = { 0 };
+	size_t failed = 0, before = a->n_atts;
+	double t0 = mono_ms();
+	int ret;
+
+	ret = np_nl_monitor_read(a->nlfd, &ch);
+	if (ret) {
+		np_warn("reading rtnetlink notifications failed: %s; resyncing", strerror(-ret));
+		ch.overflow = true;
+	}
+	if (!ch.links && !ch.routes && !ch.overflow)
+		return;
+	if (ch.overflow)
+		np_warn("rtnetlink notifications were lost (buffer full); resyncing every interface");
+	/* Interfaces that vanished took their qdisc and filters with them. */
+	for (size_t i = 0; i < ch.n_gone; i++) {
+		for (size_t k = 0; k < a->n_atts; k++) {
+			if (a->atts[k].ifindex != ch.gone[i])
+				continue;
+			np_info("%s (ifindex %d) is gone; forgetting it", a->atts[k].ifname,
+				a->atts[k].ifindex);
+			np_pin_forget(&a->pin, a->atts[k].ifindex);
+			a->atts[k] = a->atts[--a->n_atts];
+			break;
+		}
+	}
+	ret = apply(a, &a->compiled, &stats, &plan, &failed, !ch.overflow);
+	if (ret)
+		np_err("resync after a link/route change failed (%s); retrying on the next change",
+		       strerror(-ret));
+	else if (a->n_atts != before || stats.upserts[NP_SYNC_IFACES] || stats.deletes[NP_SYNC_IFACES])
+		np_info("link/route change applied in %.1f ms: %zu local pods on %zu interfaces (%zu failed to attach)",
+			mono_ms() - t0, plan.local_pods, a->n_atts, failed);
+	plan_free(&plan);
+}
+
+/* ---- watching the objects ------------------------------------------------- */
+
+static bool is_manifest(const char *name)
+{
+	size_t n = strlen(name);
+
+	if (name[0] == '.')
+		return false;
+	return (n > 5 && strcmp(name + n - 5, ".yaml") == 0) ||
+	       (n > 4 && strcmp(name + n - 4, ".yml") == 0) ||
+	       (n > 5 && strcmp(name + n - 5, ".json") == 0);
+}
+
+static void add_watch(struct agent *a, const char *path, bool parent, const char *name)
+{
+	const uint32_t mask = IN_CLOSE_WRITE | IN_MODIFY | IN_CREATE | IN_DELETE |
+			      IN_MOVED_FROM | IN_MOVED_TO | IN_ATTRIB |
+			      IN_DELETE_SELF | IN_MOVE_SELF | IN_ONLYDIR;
+	struct watch w = { .parent = parent };
+	int wd;
+
+	wd = inotify_add_watch(a->inofd, path, mask);
+	if (wd < 0) {
+		np_dbg("cannot watch %s: %s", path, strerror(errno));
+		return;
+	}
+	for (size_t i = 0; i < a->n_watches; i++)
+		if (a->watches[i].wd == wd && a->watches[i].parent == parent &&
+		    strcmp(a->watches[i].name, name) == 0)
+			return;
+	w.wd = wd;
+	snprintf(w.name, sizeof(w.name), "%s", name);
+	np_vec_push(&a->watches, &a->n_watches, &a->cap_watches, &w);
+}
+
+/* (Re-)establish the watches: each path if it is a directory, and the
+ * directory holding it (a file replaced by rename, a directory recreated).
+ * Returns how many paths (or their directories) are missing right now. */
+static size_t setup_watches(struct agent *a)
+{
+	size_t missing = 0;
+
+	for (size_t i = 0; i < a->n_paths; i++) {
+		char *c1 = strdup(a->paths[i]), *c2 = strdup(a->paths[i]);
+		struct stat st;
+
+		if (stat(a->paths[i], &st) < 0)
+			missing++;
+		if (c1 && c2) {
+			if (stat(a->paths[i], &st) == 0 && S_ISDIR(st.st_mode))
+				add_watch(a, a->paths[i], false, "");
+			add_watch(a, dirname(c1), true, basename(c2));
+		}
+		free(c1);
+		free(c2);
+	}
+	return missing;
+}
+
+/* Drain inotify; true when something we read changed. */
+static bool watch_events(struct agent *a)
+{
+	char buf[16384] __attribute__((aligned(__alignof__(struct inotify_event))));
+	bool relevant = false;
+	ssize_t len;
+
+	while ((len = read(a->inofd, buf, sizeof(buf))) > 0) {
+		for (char *p = buf; p < buf + len;) {
+			const struct inotify_event *ev = (const void *)p;
+			const char *name = ev->len ? ev->name : "";
+
+			p += sizeof(*ev) + ev->len;
+			if (ev->mask & IN_Q_OVERFLOW) {
+				relevant = true;
+				continue;
+			}
+			for (size_t i = 0; i < a->n_watches; i++) {
+				const struct watch *w = &a->watches[i];
+
+				if (w->wd != ev->wd)
+					continue;
+				if (ev->mask & IN_IGNORED) {
+					a->watches[i] = a->watches[--a->n_watches];
+					break;
+				}
+				if ((ev->mask & (IN_MOVE_SELF | IN_DELETE_SELF)) ||
+				    (w->parent ? strcmp(w->name, name) == 0
+					       : (!*name || is_manifest(name))))
+					relevant = true;
+			}
+		}
+	}
+	return relevant;
+}
+
+static void arm_timer(struct agent *a, int ms)
+{
+	struct itimerspec its = { .it_value = { .tv_sec = ms / 1000,
+						.tv_nsec = (long)(ms % 1000) * 1000000 } };
+
+	timerfd_settime(a->timerfd, 0, &its, NULL);
 }
 
 static int on_event(void *ctx, void *data, size_t size)
@@ -548,39 +909,81 @@ static int on_event(void *ctx, void *data, size_t size)
 
 #define NP_EVENTS_DRAIN_MS 250
 
-/* Block until SIGTERM/SIGINT; SIGHUP reloads. */
+/* The debounce timer fired: reload after edits.  While a watched path is
+ * missing (a directory being replaced), look again every second and reload
+ * once it is back. */
+static void watch_timer(struct agent *a)
+{
+	size_t missing;
+
+	if (a->reload_pending) {
+		a->reload_pending = false;
+		reload(a, "objects changed");
+		missing = setup_watches(a);
+		a->missing_paths = missing > 0;
+	} else {
+		missing = setup_watches(a);
+		if (a->missing_paths && !missing) {
+			a->missing_paths = false;
+			reload(a, "watched path is back");
+		}
+	}
+	if (missing)
+		arm_timer(a, NP_WATCH_MISSING_MS);
+}
+
+enum { FD_SIG, FD_INO, FD_TIMER, FD_NL, FD_RB, FD_N };
+
+/* Wait for events until SIGTERM/SIGINT: signals, object edits (debounced),
+ * link/route changes, flow events (debug only).  Never polls otherwise. */
 static int run(struct agent *a)
 {
-	struct pollfd pfd[2] = { { .fd = a->sigfd, .events = POLLIN } };
-	nfds_t n = 1;
+	struct pollfd pfd[FD_N];
 	int ret = 0;
 
-	if (a->rb) {
-		pfd[1].fd = ring_buffer__epoll_fd(a->rb);
-		pfd[1].events = POLLIN;
-		n = 2;
-	}
+	for (int i = 0; i < FD_N; i++)
+		pfd[i] = (struct pollfd){ .fd = -1, .events = POLLIN };
+	pfd[FD_SIG].fd = a->sigfd;
+	pfd[FD_INO].fd = a->inofd;
+	pfd[FD_TIMER].fd = a->timerfd;
+	pfd[FD_NL].fd = a->nlfd;
+	if (a->rb)
+		pfd[FD_RB].fd = ring_buffer__epoll_fd(a->rb);
 	for (;;) {
 		struct signalfd_siginfo si;
 
 		/* The datapath wakes us only once a batch of flow events
 		 * is waiting; drain what trickles in at least 4 times a
-		 * second. */
-		if (poll(pfd, n, n > 1 ? NP_EVENTS_DRAIN_MS : -1) < 0) {
+		 * second (only at debug level, when events are read). */
+		if (poll(pfd, FD_N, a->rb ? NP_EVENTS_DRAIN_MS : -1) < 0) {
 			if (errno == EINTR)
 				continue;
 			ret = -errno;
-			np_err("waiting for signals failed: %s", strerror(errno));
+			np_err("waiting for events failed: %s", strerror(errno));
 			goto cleanup;
 		}
-		if (n > 1)
+		if (a->rb)
 			ring_buffer__consume(a->rb);
-		if (!(pfd[0].revents & POLLIN))
+		if (pfd[FD_NL].revents & POLLIN)
+			netlink_changed(a);
+		if ((pfd[FD_INO].revents & POLLIN) && watch_events(a)) {
+			a->reload_pending = true;
+			arm_timer(a, NP_WATCH_DEBOUNCE_MS); /* restarts the wait */
+		}
+		if (pfd[FD_TIMER].revents & POLLIN) {
+			uint64_t n;
+
+			if (read(a->timerfd, &n, sizeof(n)) == sizeof(n))
+				watch_timer(a);
+		}
+		if (!(pfd[FD_SIG].revents & POLLIN))
 			continue;
 		if (read(a->sigfd, &si, sizeof(si)) != sizeof(si))
 			continue;
 		if (si.ssi_signo == SIGHUP) {
-			reload(a);
+			reload(a, "SIGHUP");
+			if (a->inofd >= 0 && setup_watches(a))
+				arm_timer(a, NP_WATCH_MISSING_MS);
 			continue;
 		}
 		np_info("%s: shutting down", strsignal((int)si.ssi_signo));
@@ -590,10 +993,113 @@ cleanup:
 	return ret;
 }
 
+/* Load (reusing pinned maps), reconcile the maps with the objects, take
+ * over the filters, then pin what is new.  Exit status on failure. */
+static int start(struct agent *a, struct iface_plan *plan, size_t *failed)
+{
+	struct np_sync_stats stats;
+	struct np_map_fds fds;
+	struct np_error err;
+	uint32_t limits[NP_SYNC_MAPS];
+	struct np_attachment *recs = NULL;
+	size_t n_recs = 0;
+	__u32 id_base;
+	int r;
+
+	r = np_pin_open(&a->pin, a->pin_path, a->layout);
+	if (r)
+		return EXIT_FAILURE_RUNTIME;
+	a->pin_open = true;
+	a->lopts.before_load = np_pin_before_load;
+	a->lopts.before_load_ctx = &a->pin;
+	r = np_datapath_load(&a->dp, &a->lopts);
+	if (r) {
+		np_err("loading the datapath failed: %s; run as root on a kernel with BPF and BTF (see the messages above)",
+		       strerror(-r));
+		return EXIT_FAILURE_RUNTIME;
+	}
+	a->dp_loaded = true;
+	if (a->pin.n_reused)
+		np_info("reusing %zu pinned maps under %s (conntrack included)%s", a->pin.n_reused,
+			a->pin.dir, a->pin.n_replaced ? "; replacing resized ones" : "");
+	else if (a->pin.other_versions)
+		np_info("pinned maps of another layout version found under %s: creating layout v%u maps, switching the filters, then removing the old pins",
+			a->pin.root, a->layout);
+	np_pin_copy_state(&a->pin, a->dp.skel->obj);
+	/* Ids above everything the maps hold: a class id never changes
+	 * meaning, not even across a restart. */
+	id_base = np_pin_max_id(a->dp.skel->obj) + 1;
+	a->ids.next = id_base;
+	r = np_compile(&a->objs, &a->copts, &a->ids, &a->compiled, &err);
+	if (r) {
+		np_err("%s", err.msg);
+		return EXIT_BAD_INPUT;
+	}
+	np_ids_gc(&a->ids);
+	fds.fd[NP_SYNC_ENDPOINTS] = a->dp.map_endpoints;
+	fds.fd[NP_SYNC_IFACES] = a->dp.map_ifaces;
+	fds.fd[NP_SYNC_NODE_ADDRS] = a->dp.map_node_addrs;
+	fds.fd[NP_SYNC_PEERS] = a->dp.map_peers;
+	fds.fd[NP_SYNC_PORTS] = a->dp.map_ports;
+	fds.state = a->dp.map_state;
+	np_map_size_limits(&a->lopts, limits, NULL);
+	np_mapsync_init(&a->sync, &fds, limits);
+	np_map_size_limits(&a->lopts, limits, a->sync.limit_option);
+	a->sync_ready = true;
+	r = np_mapsync_load_existing(&a->sync);
+	if (r) {
+		np_err("reading the pinned maps failed: %s", strerror(-r));
+		return EXIT_FAILURE_RUNTIME;
+	}
+	/* What a previous instance attached to: replaced atomically if
+	 * still wanted, detached (and its clsact removed if it created it)
+	 * if not. */
+	r = np_pin_records(&a->pin, &recs, &n_recs);
+	for (size_t i = 0; !r && i < n_recs; i++)
+		r = np_vec_push(&a->atts, &a->n_atts, &a->cap_atts, &recs[i]);
+	free(recs);
+	if (r) {
+		np_err("reading the attachment records failed: %s", strerror(-r));
+		return EXIT_FAILURE_RUNTIME;
+	}
+	if (n_recs)
+		np_info("taking over from a previous instance: %zu interfaces attached", n_recs);
+	a->force_reattach = true;
+	if (apply(a, &a->compiled, &stats, plan, failed, false)) {
+		/* Fresh ids rewrite every set and class, which needs room for
+		 * old and new entries at once.  When that does not fit, the
+		 * ids the previous instance used (same objects -> same ids)
+		 * give a small diff instead; only classes whose rules changed
+		 * while no agent ran may then be judged by a mix of old and
+		 * new entries for the instant of the update. */
+		if (id_base <= 1)
+			return EXIT_FAILURE_RUNTIME;
+		np_warn("retrying the takeover with the previous instance's ids (smaller diff)");
+		plan_free(plan);
+		np_compiled_free(&a->compiled);
+		np_ids_free(&a->ids);
+		np_ids_init(&a->ids);
+		r = np_compile(&a->objs, &a->copts, &a->ids, &a->compiled, &err);
+		if (r) {
+			np_err("%s", err.msg);
+			return EXIT_BAD_INPUT;
+		}
+		if (apply(a, &a->compiled, &stats, plan, failed, false))
+			return EXIT_FAILURE_RUNTIME;
+	}
+	if (np_pin_commit(&a->pin, a->dp.skel->obj))
+		return EXIT_FAILURE_RUNTIME;
+	return 0;
+}
+
+static int uninstall(struct agent *a)
+{
+	return np_pin_uninstall(a->pin_path) ? EXIT_FAILURE_RUNTIME : 0;
+}
+
 int main(int argc, char **argv)
 {
-	struct agent a = { .sigfd = -1 };
-	struct np_sync_stats stats;
+	struct agent a = { .sigfd = -1, .inofd = -1, .timerfd = -1, .nlfd = -1 };
 	struct iface_plan plan = { 0 };
 	size_t failed = 0;
 	sigset_t sigs;
@@ -610,6 +1116,10 @@ int main(int argc, char **argv)
 		ret = r > 0 ? 0 : EXIT_BAD_INPUT;
 		goto cleanup;
 	}
+	if (a.uninstall) {
+		ret = uninstall(&a);
+		goto cleanup;
+	}
 	/* Signals are taken synchronously from a signalfd; block them first
 	 * so none is lost between loading and the main loop. */
 	sigemptyset(&sigs);
@@ -622,23 +1132,32 @@ int main(int argc, char **argv)
 		ret = EXIT_FAILURE_RUNTIME;
 		goto cleanup;
 	}
+	/* Subscribe before the first look at the routing table, so no change
+	 * between that look and the main loop is missed. */
+	a.nlfd = np_nl_monitor_open();
+	if (a.nlfd < 0) {
+		np_err("subscribing to rtnetlink link/route changes failed: %s", strerror(-a.nlfd));
+		ret = EXIT_FAILURE_RUNTIME;
+		goto cleanup;
+	}
+	if (a.watch_files) {
+		a.inofd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
+		a.timerfd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
+		if (a.inofd < 0 || a.timerfd < 0) {
+			np_err("setting up the object watch (inotify) failed: %s; --no-watch runs without it",
+			       strerror(errno));
+			ret = EXIT_FAILURE_RUNTIME;
+			goto cleanup;
+		}
+		setup_watches(&a);
+	}
 	if (load_objects(&a, &a.objs)) {
 		ret = EXIT_BAD_INPUT;
 		goto cleanup;
 	}
-	r = np_setup_datapath_from_objects(&a.dp, &a.sync, &a.objs, &a.copts,
-					   &a.ids, &a.compiled, &a.lopts,
-					   &a.dp_loaded, &a.sync_ready);
-	if (r) {
-		if (r != -EINVAL)
-			np_err("loading the datapath failed: %s; run as root on a kernel with BPF and BTF (see the messages above)",
-			       strerror(-r));
-		ret = r == -EINVAL ? EXIT_BAD_INPUT : EXIT_FAILURE_RUNTIME;
+	ret = start(&a, &plan, &failed);
+	if (ret)
 		goto cleanup;
-	}
-	np_ids_gc(&a.ids);
-	/* Capacity errors name the flag that raises the map. */
-	np_map_size_limits(&a.lopts, a.sync.limit, a.sync.limit_option);
 	/* Flow events are only logged at debug level; nobody reads them
 	 * otherwise (the programs drop them when the ring is full). */
 	if (a.lopts.emit_events && np_log_get_level() >= NP_LOG_DEBUG) {
@@ -647,26 +1166,23 @@ int main(int argc, char **argv)
 			np_warn("reading flow events failed (%s); continuing without them",
 				strerror(errno));
 	}
-	if (apply(&a, &a.compiled, &stats, &plan, &failed)) {
-		ret = EXIT_FAILURE_RUNTIME;
-		detach_all(&a);
-		goto cleanup;
-	}
-	np_info("ready: %zu policies, %zu pods, %zu local pods on %zu interfaces (%zu failed to attach), %zu node addresses, %zu sets, %zu classes, audit=%s",
-		a.objs.n_policies, a.objs.n_pods, plan.local_pods, count_local(&a),
-		failed, a.copts.n_node_addrs, a.compiled.n_sets, a.compiled.n_classes,
-		a.lopts.audit_all ? "on" : "off");
+	np_info("ready: %zu policies, %zu pods, %zu local pods on %zu interfaces (%zu failed to attach), %zu node addresses, %zu sets, %zu classes, audit=%s, enforcement=%s, pins=%s",
+		a.objs.n_policies, a.objs.n_pods, plan.local_pods, a.n_atts, failed,
+		a.copts.n_node_addrs, a.compiled.n_sets, a.compiled.n_classes,
+		a.lopts.audit_all ? "on" : "off", a.strict ? "strict" : "standard", a.pin.dir);
 	r = run(&a);
-	detach_all(&a);
 	ret = r ? EXIT_FAILURE_RUNTIME : 0;
-	np_info("stopped; filters detached (enforcement ends with this version of the agent)");
+	np_info("stopped; enforcement stays in place (filters on %zu interfaces, maps pinned under %s); remove it with: netpol-agent --uninstall --pin-path %s",
+		a.n_atts, a.pin.root, a.pin.root);
 cleanup:
-	free(plan.v);
+	plan_free(&plan);
 	ring_buffer__free(a.rb);
 	if (a.sync_ready)
 		np_mapsync_free(&a.sync);
 	if (a.dp_loaded)
 		np_datapath_close(&a.dp);
+	if (a.pin_open)
+		np_pin_close(&a.pin);
 	np_compiled_free(&a.compiled);
 	np_ids_free(&a.ids);
 	np_objects_free(&a.objs);
@@ -674,7 +1190,15 @@ cleanup:
 		free(a.paths[i]);
 	free(a.paths);
 	free(a.atts);
+	free(a.last_plan);
+	free(a.watches);
 	if (a.sigfd >= 0)
 		close(a.sigfd);
+	if (a.inofd >= 0)
+		close(a.inofd);
+	if (a.timerfd >= 0)
+		close(a.timerfd);
+	if (a.nlfd >= 0)
+		close(a.nlfd);
 	return ret;
 }

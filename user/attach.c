@@ -9,6 +9,7 @@
 
 #include "attach.h"
 #include "log.h"
+#include "netlink.h"
 
 static int attach_one(int ifindex, enum bpf_tc_attach_point where, int prog_fd)
 {
@@ -57,13 +58,18 @@ int np_attach(int ifindex, int prog_ingress, int prog_egress,
 {
 	DECLARE_LIBBPF_OPTS(bpf_tc_hook, hook, .ifindex = ifindex,
 			    .attach_point = BPF_TC_INGRESS | BPF_TC_EGRESS);
+	bool have = false;
 	int ret;
 
 	memset(att, 0, sizeof(*att));
 	att->ifindex = ifindex;
 	if (!if_indextoname((unsigned int)ifindex, att->ifname))
 		snprintf(att->ifname, sizeof(att->ifname), "ifindex %d", ifindex);
-	ret = bpf_tc_hook_create(&hook);
+	/* A clsact qdisc is there when its egress hook can be listed; only
+	 * create one (and own it) when it is not, which also spares libbpf's
+	 * "Exclusivity flag on" warning on every restart. */
+	ret = np_tc_has_clsact(ifindex, &have) == 0 && have ? -EEXIST
+							    : bpf_tc_hook_create(&hook);
 	if (ret == 0) {
 		att->created_qdisc = true;
 	} else if (ret != -EEXIST) {

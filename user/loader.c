@@ -145,6 +145,62 @@ int np_kernel_hz(unsigned int *hz)
 
 /* ---- loading ------------------------------------------------------------ */
 
+/* Kernel features the datapath needs, with the first Linux version that has
+ * each, so that an older kernel gets one clear message instead of a verifier
+ * dump or a bare EINVAL.  The EKS kernels (5.10: Amazon Linux 2; 6.1: AL2023,
+ * Bottlerocket) have all of them (make test-kernels). */
+static int check_kernel_features(void)
+{
+	static const struct {
+		const char *what, *since;
+		enum bpf_map_type map;  /* or 0 */
+		enum bpf_func_id func;  /* or 0 */
+	} feats[] = {
+		{ "BPF ring buffer maps (BPF_MAP_TYPE_RINGBUF, flow events)", "5.8",
+		  BPF_MAP_TYPE_RINGBUF, 0 },
+		{ "LRU hash maps (BPF_MAP_TYPE_LRU_HASH, conntrack)", "4.10", BPF_MAP_TYPE_LRU_HASH, 0 },
+		{ "LPM trie maps (BPF_MAP_TYPE_LPM_TRIE, peers and ports)", "4.11",
+		  BPF_MAP_TYPE_LPM_TRIE, 0 },
+		{ "the bpf_jiffies64 helper in TC programs (conntrack timeouts)", "5.5", 0,
+		  BPF_FUNC_jiffies64 },
+		{ "the bpf_ringbuf_reserve helper in TC programs (flow events)", "5.8", 0,
+		  BPF_FUNC_ringbuf_reserve },
+		{ "the bpf_skb_pull_data helper in TC programs", "4.9", 0, BPF_FUNC_skb_pull_data },
+	};
+	struct utsname u;
+	const char *rel = uname(&u) == 0 ? u.release : "unknown";
+	int err = 0;
+
+	if (access("/sys/kernel/btf/vmlinux", R_OK) != 0) {
+		np_err("this kernel (%s) has no BTF (/sys/kernel/btf/vmlinux is missing): the BPF "
+		       "programs use CO-RE relocations and need a kernel built with "
+		       "CONFIG_DEBUG_INFO_BTF=y (Linux 5.4 and later; the EKS kernels, Amazon Linux 2 "
+		       "5.10 and AL2023/Bottlerocket 6.1, have it)",
+		       rel);
+		err = -EOPNOTSUPP;
+	}
+	for (size_t i = 0; i < sizeof(feats) / sizeof(feats[0]); i++) {
+		int r = feats[i].map ? libbpf_probe_bpf_map_type(feats[i].map, NULL)
+				     : libbpf_probe_bpf_helper(BPF_PROG_TYPE_SCHED_CLS,
+							       feats[i].func, NULL);
+
+		if (r < 0) {
+			/* the probe itself failed (no privileges, no BPF at all): the
+			 * real load below reports what is wrong */
+			np_dbg("cannot probe for %s: %s", feats[i].what, strerror(-r));
+			continue;
+		}
+		if (r == 0) {
+			np_err("this kernel (%s) lacks %s, which the datapath needs; it is in "
+			       "Linux %s and later (the EKS kernels 5.10 and 6.1 have it)",
+			       rel, feats[i].what, feats[i].since);
+			err = -EOPNOTSUPP;
+		}
+	}
+	return err;
+}
+
+
 /* Which np_load_opts field sizes which map, for error messages. */
 static const char *map_option(const char *map)
 {
@@ -228,6 +284,10 @@ int np_datapath_load(struct np_datapath *dp, const struct np_load_opts *o)
 	datapath_reset(dp);
 	np_load_opts_default(&d);
 
+	err = check_kernel_features();
+	if (err)
+		goto cleanup;
+
 	err = np_kernel_hz(&hz);
 	if (err)
 		goto cleanup;
@@ -288,6 +348,11 @@ int np_datapath_load(struct np_datapath *dp, const struct np_load_opts *o)
 		}
 	}
 
+	if (o->before_load) {
+		err = o->before_load(skel->obj, o->before_load_ctx);
+		if (err)
+			goto cleanup;
+	}
 	err = netpol_bpf__load(skel);
 	if (err) {
 		report_load_failure(skel, err);

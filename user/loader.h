@@ -7,6 +7,8 @@
 #include <stdbool.h>
 #include <linux/types.h>
 
+struct bpf_object;
+
 struct np_load_opts {
 	bool audit_all;    /* denials pass with verdict AUDIT */
 	bool deny_unknown; /* drop traffic of unknown pods / interfaces */
@@ -16,6 +18,11 @@ struct np_load_opts {
 		max_ct, max_ct_deny, max_frags, ringbuf_bytes;
 	/* Conntrack timeouts in seconds; 0 means the default. */
 	__u32 to_tcp_syn_s, to_tcp_est_s, to_tcp_close_s, to_other_s, to_icmp_s, to_deny_s;
+	/* Called after the object is opened and its maps sized, right before
+	 * it is loaded (the agent reuses pinned maps there, see pin.h);
+	 * NULL: none.  A non-zero return aborts the load. */
+	int (*before_load)(struct bpf_object *obj, void *ctx);
+	void *before_load_ctx;
 };
 
 void np_load_opts_default(struct np_load_opts *o);

@@ -13,10 +13,15 @@
 #include <unistd.h>
 
 #include <linux/netlink.h>
+#include <linux/pkt_sched.h>
 #include <linux/rtnetlink.h>
 
 #include "model.h"
 #include "netlink.h"
+
+#ifndef IFF_LOWER_UP
+#define IFF_LOWER_UP 0x10000 /* linux/if.h; clashes with net/if.h */
+#endif
 
 #define NL_BUF_SIZE 32768
 
@@ -48,6 +53,8 @@ static int nl_open(void)
 
 /* Send REQ and feed every answer message to CB until the kernel says it is
  * done (NLMSG_DONE for dumps, the single answer or the ACK otherwise). */
+static int cached_fd = -1;
+
 static int nl_transact(struct nlmsghdr *req, nl_msg_cb cb, void *ctx)
 {
 	static uint32_t seq_counter;
@@ -55,11 +62,18 @@ static int nl_transact(struct nlmsghdr *req, nl_msg_cb cb, void *ctx)
 	char *buf = NULL;
 	bool dump = req->nlmsg_flags & NLM_F_DUMP;
 	bool done = false;
+	bool sock_err = true; /* until the answer was read to its end */
 	int fd, ret = 0;
 
-	fd = nl_open();
+	/* One socket for the life of the process: the agent asks a route
+	 * lookup per pod on every link/route change.  Answers to earlier,
+	 * abandoned requests are skipped by sequence number. */
+	if (cached_fd < 0)
+		cached_fd = nl_open();
+	fd = cached_fd;
 	if (fd < 0) {
 		ret = fd;
+		cached_fd = -1;
 		goto cleanup;
 	}
 	buf = malloc(NL_BUF_SIZE);
@@ -99,15 +113,18 @@ static int nl_transact(struct nlmsghdr *req, nl_msg_cb cb, void *ctx)
 			}
 			ret = cb(nh, ctx);
 			if (ret)
-				goto cleanup;
+				goto cleanup; /* rest of a dump unread: new socket next time */
 			if (!dump)
 				done = true;
 		}
 	}
+	sock_err = false;
 cleanup:
 	free(buf);
-	if (fd >= 0)
+	if (sock_err && fd >= 0) {
 		close(fd);
+		cached_fd = -1;
+	}
 	return ret;
 }
 
@@ -274,5 +291,233 @@ int np_link_info(int ifindex, char *name, size_t name_len, bool *loopback)
 cleanup:
 	if (fd >= 0)
 		close(fd);
+	return ret;
+}
+
+/* ---- tc filters ---------------------------------------------------------- */
+
+static int count_cb(const struct nlmsghdr *nh, void *ctx)
+{
+	if (nh->nlmsg_type == RTM_NEWTFILTER)
+		(*(size_t *)ctx)++;
+	return 0;
+}
+
+int np_tc_filter_count(int ifindex, bool ingress, size_t *n)
+{
+	struct {
+		struct nlmsghdr nh;
+		struct tcmsg tc;
+	} req;
+
+	memset(&req, 0, sizeof(req));
+	*n = 0;
+	req.nh.nlmsg_len = NLMSG_LENGTH(sizeof(struct tcmsg));
+	req.nh.nlmsg_type = RTM_GETTFILTER;
+	req.nh.nlmsg_flags = NLM_F_DUMP;
+	req.tc.tcm_family = AF_UNSPEC;
+	req.tc.tcm_ifindex = ifindex;
+	req.tc.tcm_parent = TC_H_MAKE(TC_H_CLSACT,
+				      ingress ? TC_H_MIN_INGRESS : TC_H_MIN_EGRESS);
+	return nl_transact(&req.nh, count_cb, n);
+}
+
+/* ---- host routes (strict mode) ------------------------------------------ */
+
+struct host_oifs {
+	int *out;
+	size_t max, n;
+};
+
+static int host_cb(const struct nlmsghdr *nh, void *ctx)
+{
+	struct host_oifs *d = ctx;
+	const struct rtmsg *rt = NLMSG_DATA(nh);
+	const struct rtattr *rta;
+	uint32_t table = rt->rtm_table;
+	int len, oif = 0;
+
+	if (nh->nlmsg_type != RTM_NEWROUTE || rt->rtm_type != RTN_UNICAST ||
+	    rt->rtm_dst_len != (rt->rtm_family == AF_INET ? 32 : 128))
+		return 0;
+	len = (int)RTM_PAYLOAD(nh);
+	for (rta = RTM_RTA(rt); RTA_OK(rta, len); rta = RTA_NEXT(rta, len)) {
+		if (rta->rta_type == RTA_TABLE)
+			memcpy(&table, RTA_DATA(rta), sizeof(table));
+		else if (rta->rta_type == RTA_OIF)
+			memcpy(&oif, RTA_DATA(rta), sizeof(oif));
+	}
+	if (table == RT_TABLE_MAIN && oif > 0) {
+		for (size_t i = 0; i < d->n; i++)
+			if (d->out[i] == oif)
+				return 0;
+		if (d->n < d->max)
+			d->out[d->n++] = oif;
+	}
+	return 0;
+}
+
+int np_route_host_oifs(int *out, size_t max, size_t *n)
+{
+	static const unsigned char families[] = { AF_INET, AF_INET6 };
+	struct host_oifs d = { .out = out, .max = max };
+	int ret = 0;
+
+	for (size_t i = 0; i < sizeof(families) && !ret; i++) {
+		struct {
+			struct nlmsghdr nh;
+			struct rtmsg rt;
+		} req;
+
+		memset(&req, 0, sizeof(req));
+		req.nh.nlmsg_len = NLMSG_LENGTH(sizeof(struct rtmsg));
+		req.nh.nlmsg_type = RTM_GETROUTE;
+		req.nh.nlmsg_flags = NLM_F_DUMP;
+		req.rt.rtm_family = families[i];
+		ret = nl_transact(&req.nh, host_cb, &d);
+	}
+	*n = d.n;
+	return ret;
+}
+
+/* ---- monitoring ----------------------------------------------------------- */
+
+int np_nl_monitor_open(void)
+{
+	struct sockaddr_nl local = {
+		.nl_family = AF_NETLINK,
+		.nl_groups = RTMGRP_LINK | RTMGRP_IPV4_ROUTE | RTMGRP_IPV6_ROUTE,
+	};
+	int size = 1 << 20;
+	int fd;
+
+	fd = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC | SOCK_NONBLOCK, NETLINK_ROUTE);
+	if (fd < 0)
+		return -errno;
+	/* Bursts of pod churn: a big buffer; overflow is still handled
+	 * (ENOBUFS: the caller resyncs everything). */
+	setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &size, sizeof(size));
+	if (bind(fd, (struct sockaddr *)&local, sizeof(local)) < 0) {
+		int ret = -errno;
+
+		close(fd);
+		return ret;
+	}
+	return fd;
+}
+
+/* Routes that can change which pods are local: main-table host routes
+ * (/32, /128) and default routes.  Link-local, multicast and local-table
+ * routes come and go with every interface and are ignored. */
+static bool route_matters(const struct nlmsghdr *nh)
+{
+	const struct rtmsg *rt = NLMSG_DATA(nh);
+	const struct rtattr *rta;
+	uint32_t table = rt->rtm_table;
+	int len = (int)RTM_PAYLOAD(nh);
+
+	for (rta = RTM_RTA(rt); RTA_OK(rta, len); rta = RTA_NEXT(rta, len))
+		if (rta->rta_type == RTA_TABLE)
+			memcpy(&table, RTA_DATA(rta), sizeof(table));
+	if (table != RT_TABLE_MAIN)
+		return false;
+	return rt->rtm_dst_len == 0 ||
+	       rt->rtm_dst_len == (rt->rtm_family == AF_INET ? 32 : 128);
+}
+
+int np_nl_monitor_read(int fd, struct np_nl_changes *ch)
+{
+	char buf[NL_BUF_SIZE];
+
+	for (;;) {
+		ssize_t len = recv(fd, buf, sizeof(buf), 0);
+		struct nlmsghdr *nh;
+
+		if (len < 0) {
+			if (errno == EINTR)
+				continue;
+			if (errno == EAGAIN || errno == EWOULDBLOCK)
+				return 0;
+			if (errno == ENOBUFS) {
+				ch->overflow = true;
+				continue;
+			}
+			return -errno;
+		}
+		for (nh = (struct nlmsghdr *)buf; NLMSG_OK(nh, (size_t)len);
+		     nh = NLMSG_NEXT(nh, len)) {
+			switch (nh->nlmsg_type) {
+			case RTM_NEWLINK: {
+				const struct ifinfomsg *ifi = NLMSG_DATA(nh);
+
+				/* New, or up/down: routes through it may
+				 * start or stop counting.  Other attribute
+				 * changes (addresses, MTU, ...) do not. */
+				if (ifi->ifi_change == 0xffffffffu ||
+				    (ifi->ifi_change & (IFF_UP | IFF_RUNNING | IFF_LOWER_UP)))
+					ch->links++;
+				break;
+			}
+			case RTM_DELLINK: {
+				const struct ifinfomsg *ifi = NLMSG_DATA(nh);
+
+				ch->links++;
+				if (ch->n_gone < sizeof(ch->gone) / sizeof(ch->gone[0]))
+					ch->gone[ch->n_gone++] = ifi->ifi_index;
+				else
+					ch->overflow = true;
+				break;
+			}
+			case RTM_NEWROUTE:
+			case RTM_DELROUTE:
+				if (route_matters(nh))
+					ch->routes++;
+				break;
+			default:
+				break;
+			}
+		}
+	}
+}
+
+struct clsact_q {
+	int ifindex;
+	bool found;
+};
+
+static int clsact_cb(const struct nlmsghdr *nh, void *ctx)
+{
+	struct clsact_q *q = ctx;
+	const struct tcmsg *tc = NLMSG_DATA(nh);
+	const struct rtattr *rta;
+	int len;
+
+	if (nh->nlmsg_type != RTM_NEWQDISC || tc->tcm_ifindex != q->ifindex)
+		return 0;
+	len = (int)(nh->nlmsg_len - NLMSG_LENGTH(sizeof(*tc)));
+	for (rta = (const struct rtattr *)((const char *)tc + NLMSG_ALIGN(sizeof(*tc)));
+	     RTA_OK(rta, len); rta = RTA_NEXT(rta, len))
+		if (rta->rta_type == TCA_KIND && strcmp(RTA_DATA(rta), "clsact") == 0)
+			q->found = true;
+	return 0;
+}
+
+int np_tc_has_clsact(int ifindex, bool *yes)
+{
+	struct {
+		struct nlmsghdr nh;
+		struct tcmsg tc;
+	} req;
+	struct clsact_q q = { .ifindex = ifindex };
+	int ret;
+
+	memset(&req, 0, sizeof(req));
+	req.nh.nlmsg_len = NLMSG_LENGTH(sizeof(struct tcmsg));
+	req.nh.nlmsg_type = RTM_GETQDISC;
+	req.nh.nlmsg_flags = NLM_F_DUMP;
+	req.tc.tcm_family = AF_UNSPEC;
+	req.tc.tcm_ifindex = ifindex;
+	ret = nl_transact(&req.nh, clsact_cb, &q);
+	*yes = q.found;
 	return ret;
 }

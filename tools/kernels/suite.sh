@@ -7,6 +7,7 @@
 #   NP-RESULT connection PASSED FAILED
 # and the tests' own output (indented) before each.
 #   tools/kernels/suite.sh ROOT BUILD     (as root)
+# NP_KT_CASES=GLOB,GLOB restricts the conformance cases (default: all).
 set -u
 
 root=${1:?usage: $0 ROOT BUILD}
@@ -22,13 +23,16 @@ took() { echo "NP-TIME $1 $((SECONDS - t0))"; t0=$SECONDS; }
 
 # ---- load: the datapath loads and judges one packet ----
 echo "== load: netpolctl verdict (loads np_pod_ingress/np_pod_egress, runs one probe)"
-if "$build/netpolctl" verdict -f "$root/tests/conformance/cluster.yaml" \
+if "$build/netpolctl" --log-level debug verdict -f "$root/tests/conformance/cluster.yaml" \
 	--from x/a --to x/b --port 80 >"$tmp/load.out" 2>"$tmp/load.err" &&
 	grep -q '"verdict": *"ALLOW"' "$tmp/load.out"; then
-	cat "$tmp/load.out" | indent
+	# the verifier's statistics per program (complexity margin)
+	sed -n "s/.*prog '\(np_pod_[a-z]*\)'.*\(processed [0-9]* insns ([^)]*)\).*/\1: \2/p" \
+		"$tmp/load.err" | indent
+	indent <"$tmp/load.out"
 	echo "NP-RESULT load ok"
 else
-	head -c 4000 "$tmp/load.err" | indent
+	grep -v 'level=debug' "$tmp/load.err" | head -c 4000 | indent
 	cat "$tmp/load.out" | indent
 	echo "NP-RESULT load FAIL"
 fi
@@ -45,7 +49,10 @@ took bpf
 
 # ---- conformance ----
 echo "== conformance: tests/conformance/run.sh"
-"$root/tests/conformance/run.sh" "$build" >"$tmp/conf.out" 2>&1
+# NP_KT_CASES: a comma-separated subset of cases (globs), default all
+casev=()
+[ -z "${NP_KT_CASES:-}" ] || IFS=, read -ra casev <<<"$NP_KT_CASES"
+"$root/tests/conformance/run.sh" "$build" "${casev[@]}" >"$tmp/conf.out" 2>&1
 grep -v '^ok ' "$tmp/conf.out" | head -n 200 | indent
 line=$(grep -E '^conformance: [0-9]+ passed, [0-9]+ failed' "$tmp/conf.out" | tail -n1)
 set -- $line
@@ -90,7 +97,15 @@ for port in 443 8080; do
 done
 wait_for_count "$tmp/listen.log" listening 2 100 || echo "    np-conn listen did not start"
 check "baseline without the agent: other -> relay:443 connects" allowed other 10.244.1.10 443
-ip netns exec "$NODE_NS" "$AGENT" --objects "$tmp/obj" --log-level info \
+# nsenter, not ip netns exec: that remounts /sys and would hide the bpf
+# filesystem the agent pins to.
+pinargs=()
+if "$AGENT" --help 2>&1 | grep -q -- --pin-path; then
+	pin=/sys/fs/bpf/$NP_PREFIX-agent
+	pinargs=(--pin-path "$pin")
+	nsenter --net="/run/netns/$NODE_NS" "$AGENT" --uninstall "${pinargs[@]}" >/dev/null 2>&1
+fi
+nsenter --net="/run/netns/$NODE_NS" "$AGENT" --objects "$tmp/obj" --log-level info "${pinargs[@]}" \
 	--map-size ct=16384 --map-size peers=16384 --map-size ports=16384 \
 	>/dev/null 2>"$tmp/agent.log" &
 agent=$!
@@ -108,6 +123,10 @@ fi
 stop_pid "$agent" TERM
 rc=$?
 check "agent exits 0 on SIGTERM" test "$rc" = 0
+if [ ${#pinargs[@]} -gt 0 ]; then
+	uninstall() { nsenter --net="/run/netns/$NODE_NS" "$AGENT" --uninstall "${pinargs[@]}" >>"$tmp/agent.log" 2>&1 && [ ! -e "$pin" ]; }
+	check "agent --uninstall removes its filters and pins" uninstall
+fi
 [ "$cfail" -eq 0 ] || { echo "    agent log:"; tail -n 20 "$tmp/agent.log" | indent; echo "    connections:"; indent <"$tmp/conn.log"; }
 for p in "${pids[@]}"; do kill "$p" 2>/dev/null; wait "$p" 2>/dev/null; done
 net_cleanup
