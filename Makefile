@@ -53,7 +53,7 @@ TOOLS_SRCS := $(wildcard tools/*.c) $(wildcard tests/bpf/*.c)
 TOOL_BINS := $(patsubst tools/%.c,$(BUILD)/%,$(wildcard tools/*.c)) \
 	$(patsubst tests/bpf/%.c,$(BUILD)/tests/%,$(wildcard tests/bpf/*.c))
 
-.PHONY: all deps test test-unit test-asan test-bpf test-cli test-conformance test-e2e test-kernels bench demo clean
+.PHONY: all deps test test-all test-unit test-asan test-bpf test-cli test-conformance test-e2e test-kernels bench demo clean
 .DELETE_ON_ERROR:
 
 all: $(BUILD)/netpol-agent $(BUILD)/netpolctl $(BPF_OBJS) $(TOOL_BINS)
@@ -118,7 +118,12 @@ $(BUILD)/tests-asan/test_%: tests/unit/test_%.c $(BUILD)/libnetpol-asan.a $(USER
 	$(call msg,LINK,$@)
 	$(Q)$(CC) $(CFLAGS) $(ASAN_FLAGS) $< $(BUILD)/libnetpol-asan.a $(LDLIBS) -lcmocka -o $@
 
-test: test-unit test-asan test-bpf test-cli test-conformance test-e2e
+# `test`, `demo` and `bench` first install missing packages (fresh machine).
+test:
+	$(Q)tools/ensure-deps.sh $(DEB_PACKAGES)
+	$(Q)$(MAKE) --no-print-directory test-all
+
+test-all: test-unit test-asan test-bpf test-cli test-conformance test-e2e
 	@echo "all test tiers passed"
 
 test-unit: $(UNIT_BINS)
@@ -144,10 +149,14 @@ test-e2e: all
 test-kernels: all
 	$(Q)tools/kernels/run.sh $(BUILD) $(KERNELS)
 
-bench: all
+bench:
+	$(Q)tools/ensure-deps.sh $(DEB_PACKAGES)
+	$(Q)$(MAKE) --no-print-directory all
 	$(Q)tools/bench.sh $(BUILD)
 
-demo: all
+demo:
+	$(Q)tools/ensure-deps.sh $(DEB_PACKAGES)
+	$(Q)$(MAKE) --no-print-directory all
 	$(Q)tools/demo.sh $(BUILD)
 
 clean:
