@@ -242,10 +242,10 @@ static int default_cb(const struct nlmsghdr *nh, void *ctx)
 	return 0;
 }
 
-int np_route_default_oifs(int *out, size_t max, size_t *n)
+/* Dump every IPv4 and IPv6 route through CB. */
+static int route_dump(nl_msg_cb cb, void *ctx)
 {
 	static const unsigned char families[] = { AF_INET, AF_INET6 };
-	struct default_oifs d = { .out = out, .max = max };
 	int ret = 0;
 
 	for (size_t i = 0; i < sizeof(families) && !ret; i++) {
@@ -259,8 +259,16 @@ int np_route_default_oifs(int *out, size_t max, size_t *n)
 		req.nh.nlmsg_type = RTM_GETROUTE;
 		req.nh.nlmsg_flags = NLM_F_DUMP;
 		req.rt.rtm_family = families[i];
-		ret = nl_transact(&req.nh, default_cb, &d);
+		ret = nl_transact(&req.nh, cb, ctx);
 	}
+	return ret;
+}
+
+int np_route_default_oifs(int *out, size_t max, size_t *n)
+{
+	struct default_oifs d = { .out = out, .max = max };
+	int ret = route_dump(default_cb, &d);
+
 	*n = d.n;
 	return ret;
 }
@@ -359,23 +367,9 @@ static int host_cb(const struct nlmsghdr *nh, void *ctx)
 
 int np_route_host_oifs(int *out, size_t max, size_t *n)
 {
-	static const unsigned char families[] = { AF_INET, AF_INET6 };
 	struct host_oifs d = { .out = out, .max = max };
-	int ret = 0;
+	int ret = route_dump(host_cb, &d);
 
-	for (size_t i = 0; i < sizeof(families) && !ret; i++) {
-		struct {
-			struct nlmsghdr nh;
-			struct rtmsg rt;
-		} req;
-
-		memset(&req, 0, sizeof(req));
-		req.nh.nlmsg_len = NLMSG_LENGTH(sizeof(struct rtmsg));
-		req.nh.nlmsg_type = RTM_GETROUTE;
-		req.nh.nlmsg_flags = NLM_F_DUMP;
-		req.rt.rtm_family = families[i];
-		ret = nl_transact(&req.nh, host_cb, &d);
-	}
 	*n = d.n;
 	return ret;
 }
