@@ -998,9 +998,7 @@ cleanup:
 static int start(struct agent *a, struct iface_plan *plan, size_t *failed)
 {
 	struct np_sync_stats stats;
-	struct np_map_fds fds;
 	struct np_error err;
-	uint32_t limits[NP_SYNC_MAPS];
 	struct np_attachment *recs = NULL;
 	size_t n_recs = 0;
 	__u32 id_base;
@@ -1036,15 +1034,7 @@ static int start(struct agent *a, struct iface_plan *plan, size_t *failed)
 		return EXIT_BAD_INPUT;
 	}
 	np_ids_gc(&a->ids);
-	fds.fd[NP_SYNC_ENDPOINTS] = a->dp.map_endpoints;
-	fds.fd[NP_SYNC_IFACES] = a->dp.map_ifaces;
-	fds.fd[NP_SYNC_NODE_ADDRS] = a->dp.map_node_addrs;
-	fds.fd[NP_SYNC_PEERS] = a->dp.map_peers;
-	fds.fd[NP_SYNC_PORTS] = a->dp.map_ports;
-	fds.state = a->dp.map_state;
-	np_map_size_limits(&a->lopts, limits, NULL);
-	np_mapsync_init(&a->sync, &fds, limits);
-	np_map_size_limits(&a->lopts, limits, a->sync.limit_option);
+	np_mapsync_open(&a->sync, &a->dp, &a->lopts);
 	a->sync_ready = true;
 	r = np_mapsync_load_existing(&a->sync);
 	if (r) {

@@ -83,3 +83,23 @@ void np_map_size_limits(const struct np_load_opts *o,
 			options[m] = size_opts[i].option;
 	}
 }
+
+int np_mapsync_open(struct np_mapsync *s, const struct np_datapath *dp,
+		    const struct np_load_opts *o)
+{
+	struct np_map_fds fds;
+	uint32_t limits[NP_SYNC_MAPS] = { 0 };
+	int err;
+
+	fds.fd[NP_SYNC_ENDPOINTS] = dp->map_endpoints;
+	fds.fd[NP_SYNC_IFACES] = dp->map_ifaces;
+	fds.fd[NP_SYNC_NODE_ADDRS] = dp->map_node_addrs;
+	fds.fd[NP_SYNC_PEERS] = dp->map_peers;
+	fds.fd[NP_SYNC_PORTS] = dp->map_ports;
+	fds.state = dp->map_state;
+	np_map_size_limits(o, limits, NULL);
+	err = np_mapsync_init(s, &fds, limits);
+	if (!err)
+		np_map_size_limits(o, limits, s->limit_option);
+	return err;
+}

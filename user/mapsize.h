@@ -18,4 +18,9 @@ void np_map_size_limits(const struct np_load_opts *o,
 			uint32_t limits[NP_SYNC_MAPS],
 			const char *options[NP_SYNC_MAPS]);
 
+/* Map sync over a loaded datapath's maps, with their sizes as limits and the
+ * --map-size flag that raises each named in capacity errors. */
+int np_mapsync_open(struct np_mapsync *s, const struct np_datapath *dp,
+		    const struct np_load_opts *o);
+
 #endif

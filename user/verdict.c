@@ -531,8 +531,6 @@ int np_setup_datapath_from_objects(struct np_datapath *dp, struct np_mapsync *sy
 {
 	struct np_error err;
 	struct np_sync_stats stats;
-	struct np_map_fds fds;
-	uint32_t limits[NP_SYNC_MAPS];
 	int ret;
 
 	ret = np_compile(objs, copts, ids, compiled, &err);
@@ -544,15 +542,7 @@ int np_setup_datapath_from_objects(struct np_datapath *dp, struct np_mapsync *sy
 	if (ret)
 		return ret == -EINVAL ? -EIO : ret;
 	*dp_loaded = true;
-	fds.fd[NP_SYNC_ENDPOINTS] = dp->map_endpoints;
-	fds.fd[NP_SYNC_IFACES] = dp->map_ifaces;
-	fds.fd[NP_SYNC_NODE_ADDRS] = dp->map_node_addrs;
-	fds.fd[NP_SYNC_PEERS] = dp->map_peers;
-	fds.fd[NP_SYNC_PORTS] = dp->map_ports;
-	fds.state = dp->map_state;
-	np_map_size_limits(lopts, limits, NULL);
-	np_mapsync_init(sync, &fds, limits);
-	np_map_size_limits(lopts, limits, sync->limit_option);
+	np_mapsync_open(sync, dp, lopts);
 	*sync_ready = true;
 	ret = np_mapsync_apply(sync, compiled, NULL, 0, &stats, &err);
 	if (ret) {

@@ -87,8 +87,6 @@ static int apply_yaml(struct env *e, const char *yaml, struct np_sync_stats *st,
 static int setup_with(void **state, uint32_t max_peers)
 {
 	struct env *e = calloc(1, sizeof(*e));
-	struct np_map_fds fds;
-	uint32_t limits[NP_SYNC_MAPS] = { 0 };
 
 	if (!e)
 		return -1;
@@ -100,15 +98,7 @@ static int setup_with(void **state, uint32_t max_peers)
 		free(e);
 		return -1;
 	}
-	fds.fd[NP_SYNC_ENDPOINTS] = e->dp.map_endpoints;
-	fds.fd[NP_SYNC_IFACES] = e->dp.map_ifaces;
-	fds.fd[NP_SYNC_NODE_ADDRS] = e->dp.map_node_addrs;
-	fds.fd[NP_SYNC_PEERS] = e->dp.map_peers;
-	fds.fd[NP_SYNC_PORTS] = e->dp.map_ports;
-	fds.state = e->dp.map_state;
-	np_map_size_limits(&e->lopts, limits, NULL);
-	np_mapsync_init(&e->sync, &fds, limits);
-	np_map_size_limits(&e->lopts, limits, e->sync.limit_option);
+	np_mapsync_open(&e->sync, &e->dp, &e->lopts);
 	np_ids_init(&e->ids);
 	*state = e;
 	return 0;
