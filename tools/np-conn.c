@@ -242,14 +242,87 @@ static const char *what(int err)
 	}
 }
 
+/* A non-blocking socket connected to SS (from SRC when given), the TCP
+ * handshake done by DEADLINE.  0 or a positive errno (ETIMEDOUT included). */
+static int open_connected(const struct sockaddr_storage *ss, socklen_t len, bool udp,
+			  const struct sockaddr_storage *src, socklen_t slen,
+			  int64_t deadline, int *fd_out)
+{
+	int fd, err = 0;
+
+	fd = socket(ss->ss_family, (udp ? SOCK_DGRAM : SOCK_STREAM) | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return errno;
+	if (src) {
+		int one = 1;
+
+		/* The source need not be assigned here (spoofing tests). */
+		setsockopt(fd, SOL_IP, IP_FREEBIND, &one, sizeof(one));
+		if (bind(fd, (const struct sockaddr *)src, slen) < 0) {
+			err = errno;
+			goto cleanup;
+		}
+	}
+	if (connect(fd, (const struct sockaddr *)ss, len) < 0 && errno != EINPROGRESS) {
+		err = errno;
+		goto cleanup;
+	}
+	if (!udp) {
+		socklen_t elen = sizeof(err);
+
+		err = -wait_fd(fd, POLLOUT, deadline);
+		if (!err && getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &elen) < 0)
+			err = errno;
+	}
+cleanup:
+	if (err)
+		close(fd);
+	else
+		*fd_out = fd;
+	return err;
+}
+
+/* The peer closed the connection before answering. */
+#define EXCHANGE_CLOSED (-1)
+/* The answer was not the line we sent. */
+#define EXCHANGE_MISMATCH (-2)
+
+/* Send LINE and wait for its echo until DEADLINE: 0, a positive errno, or
+ * EXCHANGE_CLOSED / EXCHANGE_MISMATCH. */
+static int echo_exchange(int fd, const char *line, size_t want, int64_t deadline)
+{
+	char buf[64];
+	size_t got = 0;
+	int err;
+
+	if (want > sizeof(buf))
+		return EINVAL;
+	if (send(fd, line, want, MSG_NOSIGNAL) < 0)
+		return errno;
+	while (got < want) {
+		ssize_t n;
+
+		err = -wait_fd(fd, POLLIN, deadline);
+		if (err)
+			return err;
+		n = recv(fd, buf + got, sizeof(buf) - got, 0);
+		if (n < 0 && (errno == EAGAIN || errno == EINTR))
+			continue;
+		if (n < 0)
+			return errno;
+		if (n == 0)
+			return EXCHANGE_CLOSED;
+		got += (size_t)n;
+	}
+	return memcmp(buf, line, want) == 0 ? 0 : EXCHANGE_MISMATCH;
+}
+
 static int do_connect(bool udp, int timeout_ms, const char *source,
 		      const char *addr, uint16_t port)
 {
 	struct sockaddr_storage ss, src;
-	socklen_t len, slen;
+	socklen_t len, slen = 0;
 	int64_t start = now_ms(), deadline = start + timeout_ms;
-	char buf[64];
-	size_t got = 0;
 	int fd = -1, ret = EXIT_FAIL, err = 0;
 
 	if (parse_addr(addr, port, &ss, &len)) {
@@ -263,64 +336,20 @@ static int do_connect(bool udp, int timeout_ms, const char *source,
 		ret = EXIT_USAGE;
 		goto cleanup;
 	}
-	fd = socket(ss.ss_family, (udp ? SOCK_DGRAM : SOCK_STREAM) | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-	if (fd < 0) {
-		err = errno;
-		goto fail;
+	err = open_connected(&ss, len, udp, source ? &src : NULL, slen, deadline, &fd);
+	if (!err)
+		err = echo_exchange(fd, PING, strlen(PING), deadline);
+	if (err == EXCHANGE_CLOSED) {
+		fprintf(stderr, "np-conn connect: %s port %u: closed before the echo arrived\n",
+			addr, port);
+		goto cleanup;
 	}
-	if (source) {
-		int one = 1;
-
-		/* The source need not be assigned here (spoofing tests). */
-		setsockopt(fd, SOL_IP, IP_FREEBIND, &one, sizeof(one));
-		if (bind(fd, (struct sockaddr *)&src, slen) < 0) {
-			err = errno;
-			goto fail;
-		}
-	}
-	if (connect(fd, (struct sockaddr *)&ss, len) < 0 && errno != EINPROGRESS) {
-		err = errno;
-		goto fail;
-	}
-	if (!udp) {
-		socklen_t elen = sizeof(err);
-
-		err = -wait_fd(fd, POLLOUT, deadline);
-		if (err)
-			goto fail;
-		if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &elen) < 0)
-			err = errno;
-		if (err)
-			goto fail;
-	}
-	if (send(fd, PING, strlen(PING), MSG_NOSIGNAL) < 0) {
-		err = errno;
-		goto fail;
-	}
-	while (got < strlen(PING)) {
-		ssize_t n;
-
-		err = -wait_fd(fd, POLLIN, deadline);
-		if (err)
-			goto fail;
-		n = recv(fd, buf + got, sizeof(buf) - got, 0);
-		if (n < 0) {
-			if (errno == EAGAIN || errno == EINTR)
-				continue;
-			err = errno;
-			goto fail;
-		}
-		if (n == 0) {
-			fprintf(stderr, "np-conn connect: %s port %u: closed before the echo arrived\n",
-				addr, port);
-			goto cleanup;
-		}
-		got += (size_t)n;
-	}
-	if (memcmp(buf, PING, strlen(PING)) != 0) {
+	if (err == EXCHANGE_MISMATCH) {
 		fprintf(stderr, "np-conn connect: %s port %u: unexpected answer\n", addr, port);
 		goto cleanup;
 	}
+	if (err)
+		goto fail;
 	fprintf(stderr, "np-conn connect: %s %s port %u: echo ok in %lld ms\n",
 		udp ? "UDP" : "TCP", addr, port, (long long)(now_ms() - start));
 	ret = 0;
@@ -351,62 +380,29 @@ static int do_hold(bool udp, int interval_ms, int duration_ms, int timeout_ms,
 		fprintf(stderr, "np-conn hold: \"%s\" is not an IPv4 or IPv6 address\n", addr);
 		return EXIT_USAGE;
 	}
-	fd = socket(ss.ss_family, (udp ? SOCK_DGRAM : SOCK_STREAM) | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-	if (fd < 0) {
-		err = errno;
+	err = open_connected(&ss, len, udp, NULL, 0, start + timeout_ms, &fd);
+	if (err)
 		goto fail;
-	}
-	if (connect(fd, (struct sockaddr *)&ss, len) < 0 && errno != EINPROGRESS) {
-		err = errno;
-		goto fail;
-	}
-	if (!udp) {
-		socklen_t elen = sizeof(err);
-
-		err = -wait_fd(fd, POLLOUT, start + timeout_ms);
-		if (!err && getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &elen) < 0)
-			err = errno;
-		if (err)
-			goto fail;
-	}
 	for (next = now_ms(); next - start <= duration_ms; next += interval_ms) {
-		char line[64], buf[64];
-		size_t want, got = 0;
-		int64_t deadline;
+		char line[64];
+		size_t want;
 
 		while (now_ms() < next)
 			usleep(1000);
 		want = (size_t)snprintf(line, sizeof(line), "hold %ld\n", ++seq);
-		if (send(fd, line, want, MSG_NOSIGNAL) < 0) {
-			err = errno;
-			goto fail;
+		err = echo_exchange(fd, line, want, now_ms() + timeout_ms);
+		if (err == EXCHANGE_CLOSED) {
+			fprintf(stderr, "np-conn hold: %s %s port %u: broken after %lld ms at exchange %ld: closed by the peer\n",
+				proto, addr, port, (long long)(now_ms() - start), seq);
+			goto cleanup;
 		}
-		deadline = now_ms() + timeout_ms;
-		while (got < want) {
-			ssize_t n;
-
-			err = -wait_fd(fd, POLLIN, deadline);
-			if (err)
-				goto fail;
-			n = recv(fd, buf + got, sizeof(buf) - got, 0);
-			if (n < 0 && (errno == EAGAIN || errno == EINTR))
-				continue;
-			if (n < 0) {
-				err = errno;
-				goto fail;
-			}
-			if (n == 0) {
-				fprintf(stderr, "np-conn hold: %s %s port %u: broken after %lld ms at exchange %ld: closed by the peer\n",
-					proto, addr, port, (long long)(now_ms() - start), seq);
-				goto cleanup;
-			}
-			got += (size_t)n;
-		}
-		if (memcmp(buf, line, want) != 0) {
+		if (err == EXCHANGE_MISMATCH) {
 			fprintf(stderr, "np-conn hold: %s %s port %u: broken at exchange %ld: unexpected answer\n",
 				proto, addr, port, seq);
 			goto cleanup;
 		}
+		if (err)
+			goto fail;
 	}
 	fprintf(stderr, "np-conn hold: %s %s port %u: held %lld ms, %ld exchanges ok\n",
 		proto, addr, port, (long long)(now_ms() - start), seq);
