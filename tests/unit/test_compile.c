@@ -211,6 +211,33 @@ static void test_end_port_and_protocol_only(void **state)
 	unload(&f);
 }
 
+/* No hidden cap (the AWS agent keeps 24 port entries per CIDR): 100 ports
+ * on one CIDR, every one of them allowed, none of their neighbours. */
+static void test_many_ports_on_one_cidr(void **state)
+{
+	char yaml[8192];
+	size_t off;
+	struct fixture f;
+
+	(void)state;
+	off = (size_t)snprintf(yaml, sizeof(yaml), "%s%s", PODS,
+			       "---\napiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\n"
+			       "metadata: {name: many, namespace: x}\n"
+			       "spec:\n  podSelector: {matchLabels: {pod: a}}\n  ingress:\n"
+			       "  - from: [{ipBlock: {cidr: 192.0.2.0/24}}]\n    ports:\n");
+	for (int i = 0; i < 100; i++)
+		off += (size_t)snprintf(yaml + off, sizeof(yaml) - off,
+					"    - {port: %d}\n", 1000 + 3 * i);
+	load(&f, yaml);
+	for (int i = 0; i < 100; i++) {
+		assert_true(judge(&f.c, "10.0.0.1", NP_DIR_INGRESS, "192.0.2.7", 6,
+				  (uint16_t)(1000 + 3 * i)) > 0);
+		assert_int_equal(judge(&f.c, "10.0.0.1", NP_DIR_INGRESS, "192.0.2.7", 6,
+				       (uint16_t)(1001 + 3 * i)), -1);
+	}
+	unload(&f);
+}
+
 static void test_selectors_and_ipblock(void **state)
 {
 	struct fixture f;
@@ -304,6 +331,7 @@ int main(void)
 		cmocka_unit_test(test_named_port_per_pod),
 		cmocka_unit_test(test_egress_named_port_resolves_at_destination),
 		cmocka_unit_test(test_end_port_and_protocol_only),
+		cmocka_unit_test(test_many_ports_on_one_cidr),
 		cmocka_unit_test(test_selectors_and_ipblock),
 		cmocka_unit_test(test_ids_stable_across_compiles),
 		cmocka_unit_test(test_audit_annotation),
