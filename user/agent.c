@@ -28,7 +28,7 @@
 #include <sys/inotify.h>
 #include <sys/signalfd.h>
 #include <sys/stat.h>
-#include <sys/timerfd.h>
+#include <sys/epoll.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -36,6 +36,7 @@
 
 #include "attach.h"
 #include "compile.h"
+#include "evloop.h"
 #include "loader.h"
 #include "log.h"
 #include "mapsize.h"
@@ -86,7 +87,9 @@ struct agent {
 	struct np_iface_entry *last_plan; /* what np_ifaces holds */
 	size_t n_last_plan;
 	struct ring_buffer *rb;
-	int sigfd, inofd, timerfd, nlfd;
+	int sigfd, inofd, nlfd;
+	struct np_loop loop;
+	struct np_timer watch_timer, drain_timer;
 	struct watch *watches;
 	size_t n_watches, cap_watches;
 	bool reload_pending, missing_paths;
@@ -875,10 +878,7 @@ static bool watch_events(struct agent *a)
 
 static void arm_timer(struct agent *a, int ms)
 {
-	struct itimerspec its = { .it_value = { .tv_sec = ms / 1000,
-						.tv_nsec = (long)(ms % 1000) * 1000000 } };
-
-	timerfd_settime(a->timerfd, 0, &its, NULL);
+	np_timer_arm(&a->loop, &a->watch_timer, (uint64_t)ms);
 }
 
 static int on_event(void *ctx, void *data, size_t size)
@@ -932,63 +932,89 @@ static void watch_timer(struct agent *a)
 		arm_timer(a, NP_WATCH_MISSING_MS);
 }
 
-enum { FD_SIG, FD_INO, FD_TIMER, FD_NL, FD_RB, FD_N };
+static void on_signal(struct np_loop *loop, int fd, uint32_t events, void *ctx)
+{
+	struct agent *a = ctx;
+	struct signalfd_siginfo si;
+
+	(void)events;
+	if (read(fd, &si, sizeof(si)) != sizeof(si))
+		return;
+	if (si.ssi_signo == SIGHUP) {
+		reload(a, "SIGHUP");
+		if (a->inofd >= 0 && setup_watches(a))
+			arm_timer(a, NP_WATCH_MISSING_MS);
+		return;
+	}
+	np_info("%s: shutting down", strsignal((int)si.ssi_signo));
+	np_loop_stop(loop, 0);
+}
+
+static void on_inotify(struct np_loop *loop, int fd, uint32_t events, void *ctx)
+{
+	struct agent *a = ctx;
+
+	(void)loop, (void)fd, (void)events;
+	if (watch_events(a)) {
+		a->reload_pending = true;
+		arm_timer(a, NP_WATCH_DEBOUNCE_MS); /* restarts the wait */
+	}
+}
+
+static void on_watch_timer(struct np_loop *loop, struct np_timer *t, void *ctx)
+{
+	(void)loop, (void)t;
+	watch_timer(ctx);
+}
+
+static void on_netlink(struct np_loop *loop, int fd, uint32_t events, void *ctx)
+{
+	(void)loop, (void)fd, (void)events;
+	netlink_changed(ctx);
+}
+
+static void on_ringbuf(struct np_loop *loop, int fd, uint32_t events, void *ctx)
+{
+	struct agent *a = ctx;
+
+	(void)loop, (void)fd, (void)events;
+	ring_buffer__consume(a->rb);
+}
+
+/* The datapath wakes the reader only once a batch of flow events is
+ * waiting; drain what trickles in at least 4 times a second. */
+static void on_drain_timer(struct np_loop *loop, struct np_timer *t, void *ctx)
+{
+	struct agent *a = ctx;
+
+	ring_buffer__consume(a->rb);
+	np_timer_arm(loop, t, NP_EVENTS_DRAIN_MS);
+}
 
 /* Wait for events until SIGTERM/SIGINT: signals, object edits (debounced),
- * link/route changes, flow events (debug only).  Never polls otherwise. */
+ * link/route changes, flow events.  Never polls otherwise. */
 static int run(struct agent *a)
 {
-	struct pollfd pfd[FD_N];
-	int ret = 0;
+	int ret;
 
-	for (int i = 0; i < FD_N; i++)
-		pfd[i] = (struct pollfd){ .fd = -1, .events = POLLIN };
-	pfd[FD_SIG].fd = a->sigfd;
-	pfd[FD_INO].fd = a->inofd;
-	pfd[FD_TIMER].fd = a->timerfd;
-	pfd[FD_NL].fd = a->nlfd;
-	if (a->rb)
-		pfd[FD_RB].fd = ring_buffer__epoll_fd(a->rb);
-	for (;;) {
-		struct signalfd_siginfo si;
-
-		/* The datapath wakes us only once a batch of flow events
-		 * is waiting; drain what trickles in at least 4 times a
-		 * second (only at debug level, when events are read). */
-		if (poll(pfd, FD_N, a->rb ? NP_EVENTS_DRAIN_MS : -1) < 0) {
-			if (errno == EINTR)
-				continue;
-			ret = -errno;
-			np_err("waiting for events failed: %s", strerror(errno));
-			goto cleanup;
-		}
-		if (a->rb)
-			ring_buffer__consume(a->rb);
-		if (pfd[FD_NL].revents & POLLIN)
-			netlink_changed(a);
-		if ((pfd[FD_INO].revents & POLLIN) && watch_events(a)) {
-			a->reload_pending = true;
-			arm_timer(a, NP_WATCH_DEBOUNCE_MS); /* restarts the wait */
-		}
-		if (pfd[FD_TIMER].revents & POLLIN) {
-			uint64_t n;
-
-			if (read(a->timerfd, &n, sizeof(n)) == sizeof(n))
-				watch_timer(a);
-		}
-		if (!(pfd[FD_SIG].revents & POLLIN))
-			continue;
-		if (read(a->sigfd, &si, sizeof(si)) != sizeof(si))
-			continue;
-		if (si.ssi_signo == SIGHUP) {
-			reload(a, "SIGHUP");
-			if (a->inofd >= 0 && setup_watches(a))
-				arm_timer(a, NP_WATCH_MISSING_MS);
-			continue;
-		}
-		np_info("%s: shutting down", strsignal((int)si.ssi_signo));
+	ret = np_loop_fd_add(&a->loop, a->sigfd, EPOLLIN, on_signal, a);
+	if (!ret && a->inofd >= 0)
+		ret = np_loop_fd_add(&a->loop, a->inofd, EPOLLIN, on_inotify, a);
+	if (!ret)
+		ret = np_loop_fd_add(&a->loop, a->nlfd, EPOLLIN, on_netlink, a);
+	if (!ret && a->rb) {
+		ret = np_loop_fd_add(&a->loop, ring_buffer__epoll_fd(a->rb), EPOLLIN, on_ringbuf, a);
+		np_timer_init(&a->drain_timer, on_drain_timer, a);
+		if (!ret)
+			ret = np_timer_arm(&a->loop, &a->drain_timer, NP_EVENTS_DRAIN_MS);
+	}
+	if (ret) {
+		np_err("setting up the event loop failed: %s", strerror(-ret));
 		goto cleanup;
 	}
+	ret = np_loop_run(&a->loop);
+	if (ret)
+		np_err("waiting for events failed: %s", strerror(-ret));
 cleanup:
 	return ret;
 }
@@ -1089,12 +1115,13 @@ static int uninstall(struct agent *a)
 
 int main(int argc, char **argv)
 {
-	struct agent a = { .sigfd = -1, .inofd = -1, .timerfd = -1, .nlfd = -1 };
+	struct agent a = { .sigfd = -1, .inofd = -1, .nlfd = -1 };
 	struct iface_plan plan = { 0 };
 	size_t failed = 0;
 	sigset_t sigs;
 	int ret = EXIT_BAD_INPUT, r;
 
+	a.loop.epfd = -1;
 	np_log_hook_libbpf();
 	np_log_set_level(NP_LOG_INFO);
 	np_ids_init(&a.ids);
@@ -1110,6 +1137,13 @@ int main(int argc, char **argv)
 		ret = uninstall(&a);
 		goto cleanup;
 	}
+	r = np_loop_init(&a.loop);
+	if (r) {
+		np_err("creating the event loop (epoll) failed: %s", strerror(-r));
+		ret = EXIT_FAILURE_RUNTIME;
+		goto cleanup;
+	}
+	np_timer_init(&a.watch_timer, on_watch_timer, &a);
 	/* Signals are taken synchronously from a signalfd; block them first
 	 * so none is lost between loading and the main loop. */
 	sigemptyset(&sigs);
@@ -1132,8 +1166,7 @@ int main(int argc, char **argv)
 	}
 	if (a.watch_files) {
 		a.inofd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
-		a.timerfd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
-		if (a.inofd < 0 || a.timerfd < 0) {
+		if (a.inofd < 0) {
 			np_err("setting up the object watch (inotify) failed: %s; --no-watch runs without it",
 			       strerror(errno));
 			ret = EXIT_FAILURE_RUNTIME;
@@ -1186,9 +1219,9 @@ cleanup:
 		close(a.sigfd);
 	if (a.inofd >= 0)
 		close(a.inofd);
-	if (a.timerfd >= 0)
-		close(a.timerfd);
 	if (a.nlfd >= 0)
 		close(a.nlfd);
+	if (a.loop.epfd >= 0)
+		np_loop_free(&a.loop);
 	return ret;
 }
