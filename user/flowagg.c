@@ -134,6 +134,10 @@ static void refresh(struct np_flow_agg *a, struct np_flow *f, const struct np_fl
 	}
 	f->state = v.state;
 	f->tcp_flags |= v.tcp_flags;
+	if (f->key.deny) {
+		f->flow_bits = v.flow;
+		f->eph_port = v.eph_port;
+	}
 	if (v.last_seen != f->kernel_last_seen) {
 		struct np_flow_counts before = f->cur;
 
@@ -180,7 +184,7 @@ static void report(struct np_flow *f, uint64_t start_ns, uint64_t end_ns,
 			r.delta.packets[i] = f->cur.packets[i] - f->rep.packets[i];
 			r.delta.bytes[i] = f->cur.bytes[i] - f->rep.bytes[i];
 		}
-		r.tcp_flags = f->tcp_flags & (uint8_t)~f->tcp_flags_rep;
+		r.tcp_flags = f->tcp_flags;
 		/* A flow that started (or was last seen) inside the interval
 		 * is bounded by its own times, as in VPC Flow Logs. */
 		r.start_ns = f->first_ns > start_ns ? f->first_ns : start_ns;
@@ -190,7 +194,6 @@ static void report(struct np_flow *f, uint64_t start_ns, uint64_t end_ns,
 		cb(ctx, &r);
 	}
 	f->rep = f->cur;
-	f->tcp_flags_rep = f->tcp_flags;
 	f->fresh = false;
 }
 

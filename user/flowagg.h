@@ -57,7 +57,7 @@ struct np_flow {
 	uint64_t kernel_last_seen; /* the entry's last_seen at the last read */
 	uint32_t cookie, ep_id;
 	uint8_t origin, verdict, reason, state;
-	uint8_t tcp_flags, tcp_flags_rep;
+	uint8_t tcp_flags;       /* NP_FLOW_TCP_* seen since the flow started */
 	uint8_t end;             /* enum np_flow_end_user */
 	uint8_t flow_bits;       /* NP_FLOW_* */
 	uint16_t eph_port;       /* denial aggregates: network order, 0 if several */
@@ -69,7 +69,7 @@ struct np_flow {
 struct np_flow_result {
 	const struct np_flow *flow;
 	struct np_flow_counts delta;
-	uint8_t tcp_flags;  /* flags first seen in this interval */
+	uint8_t tcp_flags;  /* flags seen from the flow's start to the interval's end */
 	uint64_t start_ns, end_ns; /* Unix ns */
 };
 

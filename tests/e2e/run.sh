@@ -45,10 +45,6 @@ AGENT_PID=
 LISTENER_PIDS=()
 HOLD_PIDS=()
 
-ok() { echo "ok - $1"; PASS=$((PASS + 1)); }
-not_ok() { echo "not ok - $1"; FAIL=$((FAIL + 1)); }
-check() { local d=$1; shift; if "$@"; then ok "$d"; else not_ok "$d"; fi; }
-
 cleanup() {
 	local p
 	[ -n "$AGENT_PID" ] && stop_pid "$AGENT_PID"
@@ -75,20 +71,6 @@ finish() {
 	exit $?
 }
 
-# allowed POD ADDR PORT [np-conn options]: the echo completes.
-allowed() {
-	local pod=$1 addr=$2 port=$3; shift 3
-	in_pod "$pod" "$NPCONN" connect --timeout-ms 3000 "$@" "$addr" "$port" 2>>"$TMP/conn.log"
-}
-# denied POD ADDR PORT [options]: silently dropped (a timeout, not a refusal:
-# a refusal would mean the packets got through to a closed port).
-denied() {
-	local pod=$1 addr=$2 port=$3 out rc; shift 3
-	out=$(in_pod "$pod" "$NPCONN" connect --timeout-ms 1000 "$@" "$addr" "$port" 2>&1)
-	rc=$?
-	echo "$out" >>"$TMP/conn.log"
-	[ "$rc" -eq 1 ] && [[ $out == *"timed out"* ]]
-}
 # from the node itself with a given source address
 node_allowed() {
 	in_node "$NPCONN" connect --timeout-ms 3000 --source "$1" "$2" "$3" 2>>"$TMP/conn.log"
@@ -104,22 +86,10 @@ no_clsact_on() {
 	! in_node tc qdisc show dev "$1" 2>/dev/null | grep -q clsact
 }
 
-start_listener() { # POD [--udp] PORT
-	local pod=$1; shift
-	# ip netns exec execs the program: $! is the listener itself.
-	ip netns exec "$NP_PREFIX-$pod" "$NPCONN" listen "$@" \
-		>/dev/null 2>>"$TMP/listen-$pod.log" &
-	LISTENER_PIDS+=($!)
-}
-
 hup_and_wait() { # PATTERN COUNT: SIGHUP, then wait for the COUNT-th PATTERN
 	kill -HUP "$AGENT_PID"
 	wait_for_count "$TMP/agent.log" "$1" "$2" 100
 }
-
-# The agent in the node's network namespace only: `ip netns exec` would
-# also remount /sys and hide the bpf filesystem the agent pins to.
-agent_ns() { nsenter --net="/run/netns/$NODE_NS" "$AGENT" "$@"; }
 
 # start_agent LOG [options]: run the agent (background), AGENT_PID; wait for ready.
 start_agent() {
