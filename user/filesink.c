@@ -141,7 +141,7 @@ static int open_file(struct filesink *s)
 {
 	int r;
 
-	s->fd = open(s->path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
+	s->fd = open(s->path, O_RDWR | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
 	if (s->fd < 0) {
 		r = -errno;
 		np_err("opening the flow log %s failed: %s; check the directory exists and is writable",

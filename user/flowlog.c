@@ -198,6 +198,7 @@ void np_flowlog_flush(struct np_flowlog *fl, bool final)
 
 	if (fl->rb)
 		ring_buffer__consume(fl->rb);
+	pump(fl); /* what waits goes first: room for the new records */
 	rec_ctx(fl, &fc.rc);
 	np_flow_agg_flush(&fl->agg, fl->map_ct >= 0 ? &src : NULL, fl->interval_start_ns, end_ns,
 			  np_now_ms(), final, on_result, &fc);
