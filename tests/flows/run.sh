@@ -200,6 +200,23 @@ check "ring buffer overflow is reported: a SKIPDATA record with lostEvents > 0" 
 check "the agent warned about the lost events" wait_for_log "$TMP/agent.log" 'events lost' 20
 stop_agent
 
+# ---- the Logs Insights queries use only fields the records have ----
+keys=$(cat "$TMP"/flows*.log | jq -r 'keys[]' | sort -u)
+query_fields_ok() {
+	local q w bad=
+	for q in "$ROOT"/tools/logs-insights/*.query; do
+		for w in $(grep -v '^#' "$q" | sed 's/"[^"]*"//g; s|/[^/]*/||g' | grep -oE '\b[a-z][A-Za-z]*\b' | sort -u); do
+			case $w in
+			fields | filter | stats | sort | limit | by | as | and | or | not | desc | asc | count | sum | min | max | like | isIpv4InSubnet | count_distinct | timestamp | first_seen | last_seen | records | total_bytes | total_packets | connections) ;;
+			*) grep -qx "$w" <<<"$keys" || bad="$bad $(basename "$q"):$w" ;;
+			esac
+		done
+	done
+	[ -z "$bad" ] || echo "# fields not in any record:$bad"
+	[ -z "$bad" ]
+}
+check "tools/logs-insights/*.query name only fields the records carry" query_fields_ok
+
 # ---- standard output ----
 start_agent --flow-log-file -
 allowed aks 10.244.1.10 443
