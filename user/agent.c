@@ -34,6 +34,7 @@
 
 #include <bpf/libbpf.h>
 
+#include "agentops.h"
 #include "attach.h"
 #include "compile.h"
 #include "evloop.h"
@@ -97,6 +98,10 @@ struct agent {
 	size_t n_sinks;
 	struct np_flowlog flows;
 	bool flows_on;
+	/* health, readiness, metrics (agentops.h) */
+	const char *metrics_addr;  /* NULL: off */
+	struct np_ops ops;
+	bool ops_on;
 	char hostname[256];
 	int sigfd, inofd, nlfd;
 	struct np_loop loop;
@@ -162,6 +167,9 @@ static void usage(FILE *f)
 		"  --flow-deny-events N  denial events per CPU and second the kernel may send\n"
 		"                      (default 500; the rest are counted as skipped)\n"
 		"                                                                env NETPOL_FLOW_DENY_EVENTS\n"
+		"  --metrics-address ADDR:PORT  serve /healthz, /readyz, /metrics (and /debug/* to\n"
+		"                      loopback clients) there; off: none (default " NP_METRICS_DEFAULT_ADDRESS ")\n"
+		"                                                                env NETPOL_METRICS_ADDRESS\n"
 		"  --log-level LEVEL   error, warn, info (default) or debug      env NETPOL_LOG_LEVEL\n"
 		"  --log-format FMT    logfmt (default) or json                  env NETPOL_LOG_FORMAT\n"
 		"%s"
@@ -373,7 +381,8 @@ static int open_sinks(struct agent *a)
 			return err;
 		a->n_sinks++;
 	}
-	a->lopts.emit_events = a->n_sinks > 0;
+	/* Flow events feed the records and the traffic metrics. */
+	a->lopts.emit_events = a->n_sinks > 0 || a->metrics_addr;
 	a->flow_opts.agg.to_tcp_syn_s = a->lopts.to_tcp_syn_s;
 	a->flow_opts.agg.to_tcp_est_s = a->lopts.to_tcp_est_s;
 	a->flow_opts.agg.to_tcp_close_s = a->lopts.to_tcp_close_s;
@@ -405,6 +414,7 @@ static int parse_args(struct agent *a, int argc, char **argv)
 		{ "flow-log-keep", required_argument, NULL, 1005 },
 		{ "flow-queue", required_argument, NULL, 1006 },
 		{ "flow-deny-events", required_argument, NULL, 1007 },
+		{ "metrics-address", required_argument, NULL, 1100 },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
 	};
@@ -457,6 +467,9 @@ static int parse_args(struct agent *a, int argc, char **argv)
 		case 1001 ... 1007:
 			flow[opt - 1001] = optarg;
 			break;
+		case 1100:
+			a->metrics_addr = optarg;
+			break;
 		case 'h':
 			usage(stdout);
 			return 1;
@@ -497,6 +510,23 @@ static int parse_args(struct agent *a, int argc, char **argv)
 		a->layout = (unsigned int)strtoul(env, NULL, 10);
 	if (a->uninstall)
 		goto cleanup; /* needs nothing else */
+	if (!a->metrics_addr && (env = getenv("NETPOL_METRICS_ADDRESS")) && *env)
+		a->metrics_addr = env;
+	if (!a->metrics_addr)
+		a->metrics_addr = NP_METRICS_DEFAULT_ADDRESS;
+	if (strcmp(a->metrics_addr, "off") == 0) {
+		a->metrics_addr = NULL;
+	} else {
+		struct sockaddr_storage ss;
+		socklen_t sl;
+
+		if (np_httpd_parse_addr(a->metrics_addr, &ss, &sl)) {
+			np_err("--metrics-address/NETPOL_METRICS_ADDRESS: \"%s\" is not HOST:PORT, [IPV6]:PORT, :PORT or off",
+			       a->metrics_addr);
+			ret = -EINVAL;
+			goto cleanup;
+		}
+	}
 	if (!enforcement && (env = getenv("NETPOL_DEFAULT_ENFORCEMENT")) && *env)
 		ret = set_enforcement(a, env, "NETPOL_DEFAULT_ENFORCEMENT");
 	else if (enforcement)
@@ -845,6 +875,24 @@ static void update_flow_meta(struct agent *a)
 	np_flowlog_set_meta(&a->flows, &meta);
 }
 
+static double mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
+}
+
+/* The metrics' low-cardinality name for what asked for a reload. */
+static const char *reload_trigger(const char *why)
+{
+	if (strstr(why, "SIGHUP"))
+		return "signal";
+	if (strstr(why, "kube") || strstr(why, "API") || strstr(why, "watch event"))
+		return "kubernetes";
+	return "files";
+}
+
 static void reload(struct agent *a, const char *why)
 {
 	struct np_objects objs;
@@ -855,6 +903,8 @@ static void reload(struct agent *a, const char *why)
 	size_t failed = 0;
 	bool have_objs = false, have_compiled = false;
 	int ret;
+
+	double t0 = mono_ms();
 
 	np_info("%s: reloading objects from %zu path(s)", why, a->n_paths);
 	ret = load_objects(a, &objs);
@@ -885,6 +935,7 @@ static void reload(struct agent *a, const char *why)
 		stats.upserts[NP_SYNC_PEERS], stats.deletes[NP_SYNC_PEERS],
 		stats.upserts[NP_SYNC_PORTS], stats.deletes[NP_SYNC_PORTS]);
 cleanup:
+	np_ops_reload(reload_trigger(why), ret == 0, (mono_ms() - t0) / 1e3);
 	if (ret)
 		np_err("reload failed (%s); the last good policy stays in force: fix the objects (they are watched; SIGHUP also reloads)",
 		       strerror(-ret));
@@ -893,14 +944,6 @@ cleanup:
 		np_compiled_free(&compiled);
 	if (have_objs)
 		np_objects_free(&objs);
-}
-
-static double mono_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
 }
 
 /* Links or routes changed: re-plan with the objects we have. */
@@ -1221,6 +1264,37 @@ static int start(struct agent *a, struct iface_plan *plan, size_t *failed)
 	return 0;
 }
 
+/* Health, readiness and metrics, served from the start so that /readyz
+ * answers "not ready" while the initial state is loading.  A failure to
+ * serve is logged and enforcement goes on: the readiness probe shows it. */
+static void start_ops(struct agent *a)
+{
+	struct np_agent_view v = {
+		.objs = &a->objs,
+		.compiled = &a->compiled,
+		.atts = &a->atts,
+		.n_atts = &a->n_atts,
+		.plan = &a->last_plan,
+		.n_plan = &a->n_last_plan,
+		.dp = &a->dp,
+		.dp_loaded = &a->dp_loaded,
+		.flows = &a->flows,
+		.flows_on = &a->flows_on,
+		.pin_dir = a->pin_path,
+		.node_name = a->node_name ? a->node_name : a->hostname,
+		.audit = a->lopts.audit_all,
+		.strict = a->strict,
+	};
+
+	if (np_ops_init(&a->ops, &v)) {
+		np_err("setting up metrics failed: out of memory; running without the metrics endpoint");
+		return;
+	}
+	a->ops_on = true;
+	if (np_ops_start(&a->ops, &a->loop, a->metrics_addr))
+		np_err("the health and metrics endpoint is not served (see above); enforcement goes on, but probes on it will fail");
+}
+
 static int uninstall(struct agent *a)
 {
 	return np_pin_uninstall(a->pin_path) ? EXIT_FAILURE_RUNTIME : 0;
@@ -1232,6 +1306,7 @@ int main(int argc, char **argv)
 	struct iface_plan plan = { 0 };
 	size_t failed = 0;
 	sigset_t sigs;
+	double t0;
 	int ret = EXIT_BAD_INPUT, r;
 
 	a.loop.epfd = -1;
@@ -1273,6 +1348,8 @@ int main(int argc, char **argv)
 		ret = EXIT_FAILURE_RUNTIME;
 		goto cleanup;
 	}
+	if (a.metrics_addr)
+		start_ops(&a);
 	/* Subscribe before the first look at the routing table, so no change
 	 * between that look and the main loop is missed. */
 	a.nlfd = np_nl_monitor_open();
@@ -1295,10 +1372,16 @@ int main(int argc, char **argv)
 		ret = EXIT_BAD_INPUT;
 		goto cleanup;
 	}
+	t0 = mono_ms();
 	ret = start(&a, &plan, &failed);
+	np_ops_reload("start", ret == 0, (mono_ms() - t0) / 1e3);
 	if (ret)
 		goto cleanup;
-	if (a.n_sinks) {
+	if (a.n_sinks || a.ops_on) {
+		if (a.ops_on) {
+			a.flow_opts.observe = np_ops_flow_observe;
+			a.flow_opts.observe_ctx = &a.ops;
+		}
 		r = np_flowlog_init(&a.flows, &a.flow_opts, &a.dp, a.sinks, a.n_sinks);
 		a.n_sinks = 0; /* the pipeline owns them now */
 		if (r) {
@@ -1313,6 +1396,7 @@ int main(int argc, char **argv)
 		a.objs.n_policies, a.objs.n_pods, plan.local_pods, a.n_atts, failed,
 		a.copts.n_node_addrs, a.compiled.n_sets, a.compiled.n_classes,
 		a.lopts.audit_all ? "on" : "off", a.strict ? "strict" : "standard", a.pin.dir);
+	np_ops_set_ready(NP_READY_DATAPATH, true);
 	r = run(&a);
 	ret = r ? EXIT_FAILURE_RUNTIME : 0;
 	np_info("stopped; enforcement stays in place (filters on %zu interfaces, maps pinned under %s); remove it with: netpol-agent --uninstall --pin-path %s",
@@ -1321,6 +1405,8 @@ cleanup:
 	plan_free(&plan);
 	if (a.flows_on)
 		np_flowlog_close(&a.flows, 5000);
+	if (a.ops_on)
+		np_ops_free(&a.ops);
 	for (size_t i = 0; i < a.n_sinks; i++)
 		a.sinks[i]->destroy(a.sinks[i]);
 	if (a.sync_ready)

@@ -201,6 +201,10 @@ static void on_result(void *ctx, const struct np_flow_result *r)
 {
 	struct flush_ctx *f = ctx;
 
+	if (f->fl->o.observe)
+		f->fl->o.observe(f->fl->o.observe_ctx, r, f->rc.meta);
+	if (!f->fl->n_sinks)
+		return; /* metrics only: nobody reads records */
 	np_sb_reset(&f->fl->buf);
 	np_flow_rec_json(&f->fl->buf, &f->rc, r);
 	emit_line(f->fl, (int64_t)(r->start_ns / 1000000));

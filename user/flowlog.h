@@ -38,6 +38,12 @@ struct np_flowlog_opts {
 	uint32_t interval_s;      /* --flow-interval */
 	size_t queue_max;         /* records queued per sink before dropping */
 	struct np_flow_agg_opts agg;
+	/* Sees every flow result of an interval, with the Kubernetes context
+	 * (NULL before the first), before its record is built: the agent's
+	 * traffic metrics.  NULL: none.  With no sink, no record is built. */
+	void (*observe)(void *ctx, const struct np_flow_result *r,
+			const struct np_flow_meta *meta);
+	void *observe_ctx;
 };
 
 struct np_recq {

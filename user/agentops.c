@@ -1,0 +1,780 @@
+// SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
+/* Health, readiness, metrics and debug endpoints of the agent: see agentops.h. */
+#define _GNU_SOURCE
+#include <arpa/inet.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <jansson.h>
+
+#include "agentops.h"
+#include "flowrec.h"
+#include "log.h"
+#include "mapusage.h"
+#include "verdict.h"
+
+static struct np_ops *g_ops; /* the active one; NULL: reporting is a no-op */
+
+static const char *const ready_names[NP_READY_MAX] = {
+	[NP_READY_DATAPATH] = "datapath",
+	[NP_READY_KUBERNETES] = "kubernetes",
+};
+
+/* ---- families ---- */
+
+struct family_spec {
+	size_t off; /* offsetof(struct np_ops, m_...) */
+	const char *name, *help, *labels;
+	enum np_metric_type type;
+};
+
+#define F(field, name, type, labels, help) \
+	{ offsetof(struct np_ops, field), name, help, labels, NP_METRIC_##type }
+
+static const struct family_spec families[] = {
+	F(m_ready, "netpol_ready", GAUGE, NULL,
+	  "1 when policies are applied and programs attached (and, with the Kubernetes source, the initial lists applied)"),
+	F(m_packets, "netpol_packets_total", COUNTER, "direction,action,policy",
+	  "Packets of logged flows, both ways, by the flow's direction relative to the local pod, verdict and policy (ACCEPT: the allowing policy; REJECT/AUDIT: the isolating ones); added at each flow interval"),
+	F(m_bytes, "netpol_bytes_total", COUNTER, "direction,action,policy",
+	  "Bytes (IP length plus link header) of logged flows, both ways; labels as netpol_packets_total"),
+	F(m_flows, "netpol_flows_total", COUNTER, "direction,action,policy",
+	  "Flows (connections, or denial aggregates) first reported; labels as netpol_packets_total"),
+	F(m_flows_active, "netpol_flows_active", GAUGE, NULL, "Flows the agent is aggregating right now"),
+	F(m_events_lost, "netpol_flow_events_lost_total", COUNTER, NULL,
+	  "Flow events the kernel could not write because the ring buffer was full"),
+	F(m_events_suppressed, "netpol_flow_events_suppressed_total", COUNTER, NULL,
+	  "Denial events over the per-CPU budget (--flow-deny-events), counted instead of sent"),
+	F(m_records, "netpol_flow_records_total", COUNTER, NULL, "Flow records produced (SKIPDATA included)"),
+	F(m_records_dropped, "netpol_flow_records_dropped_total", COUNTER, NULL,
+	  "Flow records dropped because a sink's queue was full (reported in SKIPDATA)"),
+	F(m_map_entries, "netpol_map_entries", GAUGE, "map",
+	  "Entries in each BPF map, counted every 30 s"),
+	F(m_map_capacity, "netpol_map_capacity", GAUGE, "map",
+	  "max_entries of each BPF map (--map-size); np_events is the ring buffer size in bytes"),
+	F(m_map_sample_seconds, "netpol_map_count_duration_seconds", GAUGE, NULL,
+	  "Time the last count of every map's entries took"),
+	F(m_recompute_seconds, "netpol_policy_recompute_seconds_total", COUNTER, "trigger",
+	  "Time spent recomputing policy (load, compile, map diff, attachments), by trigger"),
+	F(m_recompute_last, "netpol_policy_recompute_last_seconds", GAUGE, NULL,
+	  "Duration of the last policy recompute"),
+	F(m_reloads, "netpol_policy_reloads_total", COUNTER, "trigger,result",
+	  "Policy recomputes by trigger and result (error: the last good policy stayed in force)"),
+	F(m_policies, "netpol_policies", GAUGE, NULL, "NetworkPolicies in force"),
+	F(m_pods, "netpol_pods", GAUGE, NULL, "Pods known (every node's; peers need their addresses)"),
+	F(m_local_pods, "netpol_local_pods", GAUGE, NULL, "Pods on this node whose interface is enforced"),
+	F(m_attached, "netpol_attached_interfaces", GAUGE, NULL, "Interfaces the programs are attached to"),
+	F(m_generation, "netpol_policy_generation", GAUGE, NULL,
+	  "Policy generation in the datapath (np_state), bumped by every map update"),
+	F(m_http_requests, "netpol_http_requests_total", COUNTER, NULL, "Requests served by this endpoint"),
+	F(m_kube_reconnects, "netpol_kube_watch_reconnects_total", COUNTER, "resource",
+	  "Kubernetes watch connections re-opened, by resource"),
+	F(m_kube_errors, "netpol_kube_watch_errors_total", COUNTER, "resource,kind",
+	  "Kubernetes list/watch errors by resource and kind (http, connect, parse, gone)"),
+	F(m_kube_events, "netpol_kube_watch_events_total", COUNTER, "resource,type",
+	  "Kubernetes watch events by resource and type"),
+	F(m_kube_relists, "netpol_kube_relists_total", COUNTER, "resource",
+	  "Full re-lists (after 410 Gone or a lost watch), by resource"),
+	F(m_cw_batches, "netpol_cloudwatch_batches_total", COUNTER, "result",
+	  "PutLogEvents batches by result (ok, rejected: some events refused, error)"),
+	F(m_cw_events, "netpol_cloudwatch_events_total", COUNTER, "result",
+	  "Flow records in PutLogEvents batches, by batch result"),
+	F(m_cw_retries, "netpol_cloudwatch_retries_total", COUNTER, "reason",
+	  "PutLogEvents retries by reason (throttled, 5xx, connect)"),
+	F(m_cw_spool_bytes, "netpol_cloudwatch_spool_bytes", GAUGE, NULL,
+	  "Bytes of flow records waiting in the on-disk spool"),
+	F(m_cw_dropped, "netpol_cloudwatch_dropped_records_total", COUNTER, NULL,
+	  "Flow records dropped because the spool was full (reported in a SKIPDATA record)"),
+	F(m_cw_cred_refreshes, "netpol_aws_credential_refreshes_total", COUNTER, "source,result",
+	  "AWS credential refreshes by source (env, web-identity, pod-identity, imds) and result"),
+};
+
+/* ---- flow metrics ---- */
+
+void np_ops_flow_observe(void *ctx, const struct np_flow_result *r, const struct np_flow_meta *meta)
+{
+	struct np_ops *o = ctx;
+	const struct np_flow *f = r->flow;
+	const char *dir = (f->origin & 1) == NP_DIR_EGRESS ? "egress" : "ingress";
+	const char *action = np_flow_action_name(f->verdict);
+	const char *policy = "";
+	uint64_t packets = (uint64_t)r->delta.packets[0] + r->delta.packets[1];
+	uint64_t bytes = r->delta.bytes[0] + r->delta.bytes[1];
+
+	if (meta && f->verdict == NP_VERDICT_ALLOW) {
+		const struct np_meta_rule *rule = f->cookie ? np_flow_meta_rule(meta, f->cookie) : NULL;
+
+		if (rule)
+			policy = rule->policy;
+	} else if (meta) {
+		const struct np_meta_ep *ep = np_flow_meta_ep(meta, f->ep_id);
+
+		if (ep && ep->isolating[f->origin & 1])
+			policy = ep->isolating[f->origin & 1];
+	}
+	if (packets)
+		np_metric_add(o->m_packets, (double)packets, NP_LV(dir, action, policy));
+	if (bytes)
+		np_metric_add(o->m_bytes, (double)bytes, NP_LV(dir, action, policy));
+	if (f->fresh)
+		np_metric_add(o->m_flows, 1, NP_LV(dir, action, policy));
+}
+
+/* ---- collectors (run before each render) ---- */
+
+static void counter_to(struct np_metric *m, uint64_t now, uint64_t *seen)
+{
+	if (now > *seen)
+		np_metric_add(m, (double)(now - *seen), NULL);
+	*seen = now;
+}
+
+static void collect(void *ctx)
+{
+	struct np_ops *o = ctx;
+	const struct np_agent_view *v = &o->v;
+	__u32 gen = 0;
+
+	np_metric_set(o->m_ready, np_ops_ready() ? 1 : 0, NULL);
+	np_metric_set(o->m_policies, (double)v->objs->n_policies, NULL);
+	np_metric_set(o->m_pods, (double)v->objs->n_pods, NULL);
+	np_metric_set(o->m_local_pods, (double)*v->n_plan, NULL);
+	np_metric_set(o->m_attached, (double)*v->n_atts, NULL);
+	np_metric_set(o->m_http_requests, (double)o->http.requests, NULL);
+	if (*v->dp_loaded && np_datapath_gen((struct np_datapath *)v->dp, &gen) == 0)
+		np_metric_set(o->m_generation, gen, NULL);
+	if (v->flows && *v->flows_on) {
+		const struct np_flowlog_stats *st = &v->flows->st;
+
+		counter_to(o->m_events_lost, st->lost_events, &o->seen_lost);
+		counter_to(o->m_events_suppressed, st->suppressed_events, &o->seen_suppressed);
+		counter_to(o->m_records, st->records, &o->seen_records);
+		counter_to(o->m_records_dropped, st->dropped, &o->seen_dropped);
+		np_metric_set(o->m_flows_active, (double)np_flow_agg_count(&v->flows->agg), NULL);
+	}
+}
+
+/* The datapath's maps by name, for sampling and /debug/status. */
+static size_t dp_maps(const struct np_datapath *dp, const char **names, int *fds)
+{
+	const char *n[] = { "np_endpoints", "np_ifaces", "np_node_addrs", "np_peers", "np_ports",
+			    "np_ct", "np_ct_deny", "np_frags", "np_flow_deny", "np_events" };
+	int f[] = { dp->map_endpoints, dp->map_ifaces, dp->map_node_addrs, dp->map_peers,
+		    dp->map_ports, dp->map_ct, dp->map_ct_deny, dp->map_frags, dp->map_flow_deny,
+		    dp->map_events };
+	size_t k = 0;
+
+	for (size_t i = 0; i < sizeof(n) / sizeof(n[0]); i++) {
+		if (f[i] < 0)
+			continue;
+		names[k] = n[i];
+		fds[k++] = f[i];
+	}
+	return k;
+}
+
+static double mono_s(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static void sample_maps(struct np_ops *o)
+{
+	const char *names[16];
+	int fds[16];
+	size_t n = *o->v.dp_loaded ? dp_maps(o->v.dp, names, fds) : 0;
+	double t0 = mono_s();
+
+	for (size_t i = 0; i < n; i++) {
+		struct np_map_usage u;
+
+		if (np_map_usage(fds[i], &u)) {
+			np_dbg("counting the entries of %s failed: %s", names[i], strerror(errno));
+			continue;
+		}
+		np_metric_set(o->m_map_capacity, (double)u.capacity, NP_LV(names[i]));
+		if (u.counted)
+			np_metric_set(o->m_map_entries, (double)u.entries, NP_LV(names[i]));
+	}
+	np_metric_set(o->m_map_sample_seconds, mono_s() - t0, NULL);
+}
+
+static void on_sample(struct np_loop *loop, struct np_timer *t, void *ctx)
+{
+	sample_maps(ctx);
+	np_timer_arm(loop, t, NP_MAP_SAMPLE_MS);
+}
+
+/* ---- HTTP handlers ---- */
+
+static int h_healthz(void *ctx, const struct np_http_req *req, struct np_strbuf *b, const char **type)
+{
+	(void)ctx, (void)req, (void)type;
+	np_sb_str(b, "ok\n");
+	return 200;
+}
+
+static int h_readyz(void *ctx, const struct np_http_req *req, struct np_strbuf *b, const char **type)
+{
+	struct np_ops *o = ctx;
+	bool first = true;
+
+	(void)req, (void)type;
+	if (np_ops_ready()) {
+		np_sb_str(b, "ready\n");
+		return 200;
+	}
+	np_sb_str(b, "not ready: waiting for ");
+	for (int c = 0; c < NP_READY_MAX; c++) {
+		if (!o->required[c] || o->ok[c])
+			continue;
+		np_sb_str(b, first ? "" : ", ");
+		np_sb_str(b, ready_names[c]);
+		first = false;
+	}
+	np_sb_str(b, "\n");
+	return 503;
+}
+
+static int h_metrics(void *ctx, const struct np_http_req *req, struct np_strbuf *b, const char **type)
+{
+	(void)req;
+	np_metrics_render(&((struct np_ops *)ctx)->reg, b);
+	*type = "text/plain; version=0.0.4; charset=utf-8";
+	return 200;
+}
+
+static int json_reply(json_t *j, struct np_strbuf *b, const char **type, int status)
+{
+	char *s;
+
+	*type = "application/json";
+	if (!j) {
+		np_sb_str(b, "{\"error\":\"out of memory\"}\n");
+		return 500;
+	}
+	s = json_dumps(j, JSON_COMPACT);
+	json_decref(j);
+	if (!s) {
+		np_sb_str(b, "{\"error\":\"out of memory\"}\n");
+		return 500;
+	}
+	np_sb_str(b, s);
+	np_sb_str(b, "\n");
+	free(s);
+	return status;
+}
+
+static json_t *addr_json(const struct np_addr *a)
+{
+	char s[64];
+
+	return json_string(np_addr_str(a, s, sizeof(s)));
+}
+
+static json_t *cidr_json(const struct np_cidr *c)
+{
+	char s[80], a[64];
+	bool v4 = np_addr_is_v4(&c->addr) && c->plen >= 96;
+
+	snprintf(s, sizeof(s), "%s/%u", np_addr_str(&c->addr, a, sizeof(a)),
+		 v4 ? c->plen - 96u : c->plen);
+	return json_string(s);
+}
+
+static const struct np_compiled_ep *ep_by_id(const struct np_compiled *c, uint32_t id)
+{
+	for (size_t i = 0; i < c->n_eps; i++)
+		if (c->eps[i].val.ep_id == id)
+			return &c->eps[i];
+	return NULL;
+}
+
+static json_t *isolation_json(const struct np_compiled *c, const struct np_endpoint *val)
+{
+	json_t *o = json_object();
+
+	for (int d = 0; d < NP_DIR_MAX; d++) {
+		const struct np_set *set = np_compiled_set(c, val->set_id[d]);
+		json_t *arr = json_array();
+
+		for (size_t j = 0; set && j < set->n_policies; j++)
+			json_array_append_new(arr, json_string(set->policies[j]));
+		json_object_set_new(o, d == NP_DIR_INGRESS ? "ingress" : "egress",
+				    set ? arr : (json_decref(arr), json_null()));
+	}
+	return o;
+}
+
+static json_t *maps_json(const struct np_datapath *dp, bool loaded)
+{
+	const char *names[16];
+	int fds[16];
+	size_t n = loaded ? dp_maps(dp, names, fds) : 0;
+	json_t *arr = json_array();
+
+	for (size_t i = 0; i < n; i++) {
+		struct np_map_usage u;
+		json_t *m;
+
+		if (np_map_usage(fds[i], &u))
+			continue;
+		m = json_pack("{s:s, s:I}", "name", names[i], "capacity", (json_int_t)u.capacity);
+		if (u.counted)
+			json_object_set_new(m, "entries", json_integer((json_int_t)u.entries));
+		json_array_append_new(arr, m);
+	}
+	return arr;
+}
+
+static int h_status(void *ctx, const struct np_http_req *req, struct np_strbuf *b, const char **type)
+{
+	struct np_ops *o = ctx;
+	const struct np_agent_view *v = &o->v;
+	json_t *j = json_object(), *pods = json_array(), *atts = json_array(), *ready = json_object();
+	__u32 gen = 0;
+	bool query_maps = np_http_query(req, "maps") && strcmp(np_http_query(req, "maps"), "0") != 0;
+
+	for (size_t i = 0; i < *v->n_plan; i++) {
+		const struct np_iface_entry *ie = &(*v->plan)[i];
+		const struct np_compiled_ep *ep = ep_by_id(v->compiled, ie->val.ep_id);
+		json_t *p = json_object(), *addrs = json_array();
+		char name[512], ifn[IF_NAMESIZE] = "";
+
+		if (ep && ep->pod) {
+			snprintf(name, sizeof(name), "%s/%s", ep->pod->ns, ep->pod->name);
+			json_object_set_new(p, "pod", json_string(name));
+		}
+		json_object_set_new(p, "endpointId", json_integer(ie->val.ep_id));
+		for (uint32_t k = 0; k < ie->val.n_addrs && k < 2; k++)
+			json_array_append_new(addrs, addr_json(&ie->val.addrs[k]));
+		json_object_set_new(p, "addresses", addrs);
+		json_object_set_new(p, "ifindex", json_integer(ie->ifindex));
+		if (if_indextoname(ie->ifindex, ifn))
+			json_object_set_new(p, "interface", json_string(ifn));
+		if (ep)
+			json_object_set_new(p, "isolatedBy", isolation_json(v->compiled, &ep->val));
+		json_array_append_new(pods, p);
+	}
+	for (size_t i = 0; i < *v->n_atts; i++) {
+		const struct np_attachment *a = &(*v->atts)[i];
+
+		json_array_append_new(atts, json_pack("{s:i, s:s, s:b, s:b}", "ifindex", a->ifindex,
+						      "interface", a->ifname, "ingressHook",
+						      a->ingress_hook, "egressHook", a->egress_hook));
+	}
+	for (int c = 0; c < NP_READY_MAX; c++)
+		if (o->required[c])
+			json_object_set_new(ready, ready_names[c], json_boolean(o->ok[c]));
+	if (*v->dp_loaded)
+		np_datapath_gen((struct np_datapath *)v->dp, &gen);
+	json_object_set_new(j, "node", json_string(v->node_name ? v->node_name : ""));
+	json_object_set_new(j, "healthy", json_true());
+	json_object_set_new(j, "ready", json_boolean(np_ops_ready()));
+	json_object_set_new(j, "readiness", ready);
+	json_object_set_new(j, "uptimeSeconds", json_integer((json_int_t)((np_now_ms() - o->started_ms) / 1000)));
+	json_object_set_new(j, "pinPath", json_string(v->pin_dir ? v->pin_dir : ""));
+	json_object_set_new(j, "audit", json_boolean(v->audit));
+	json_object_set_new(j, "enforcement", json_string(v->strict ? "strict" : "standard"));
+	json_object_set_new(j, "flowEvents", json_boolean(*v->flows_on));
+	json_object_set_new(j, "generation", json_integer(gen));
+	json_object_set_new(j, "policies", json_integer((json_int_t)v->objs->n_policies));
+	json_object_set_new(j, "pods", json_integer((json_int_t)v->objs->n_pods));
+	json_object_set_new(j, "reloads", json_integer((json_int_t)o->n_reloads));
+	json_object_set_new(j, "lastRecomputeSeconds", json_real(np_metric_get(o->m_recompute_last, NULL)));
+	json_object_set_new(j, "localPods", pods);
+	json_object_set_new(j, "attached", atts);
+	if (query_maps)
+		json_object_set_new(j, "maps", maps_json(v->dp, *v->dp_loaded));
+	return json_reply(j, b, type, 200);
+}
+
+/* ---- /debug/policy ---- */
+
+static json_t *peer_rule_json(const struct np_policy *pol, enum np_dir dir, uint32_t idx)
+{
+	const struct np_rule *r = idx < pol->n_rules[dir] ? &pol->rules[dir][idx] : NULL;
+	json_t *j = json_object(), *peers = json_array(), *ports = json_array();
+
+	if (!r)
+		return j;
+	for (size_t i = 0; i < r->n_peers; i++) {
+		const struct np_peer *p = &r->peers[i];
+		json_t *pj = json_object();
+
+		if (p->has_ip_block) {
+			json_t *ex = json_array();
+
+			for (size_t k = 0; k < p->n_except; k++)
+				json_array_append_new(ex, cidr_json(&p->except[k]));
+			json_object_set_new(pj, "ipBlock", json_pack("{s:o, s:o}", "cidr",
+								     cidr_json(&p->cidr), "except", ex));
+		}
+		for (int s = 0; s < 2; s++) {
+			const struct np_selector *sel = s ? &p->ns_sel : &p->pod_sel;
+			json_t *labels = json_object(), *exprs = json_array();
+
+			if (!(s ? p->has_ns_sel : p->has_pod_sel))
+				continue;
+			for (size_t k = 0; k < sel->match_labels.n; k++)
+				json_object_set_new(labels, sel->match_labels.items[k].key,
+						    json_string(sel->match_labels.items[k].value));
+			for (size_t k = 0; k < sel->n_exprs; k++) {
+				static const char *const ops[] = { "In", "NotIn", "Exists", "DoesNotExist" };
+				json_t *vals = json_array();
+
+				for (size_t m = 0; m < sel->exprs[k].n_values; m++)
+					json_array_append_new(vals, json_string(sel->exprs[k].values[m]));
+				json_array_append_new(exprs, json_pack("{s:s, s:s, s:o}", "key",
+								       sel->exprs[k].key, "operator",
+								       ops[sel->exprs[k].op], "values", vals));
+			}
+			json_object_set_new(pj, s ? "namespaceSelector" : "podSelector",
+					    json_pack("{s:o, s:o}", "matchLabels", labels,
+						      "matchExpressions", exprs));
+		}
+		json_array_append_new(peers, pj);
+	}
+	for (size_t i = 0; i < r->n_ports; i++) {
+		const struct np_port_spec *ps = &r->ports[i];
+		json_t *pj = json_pack("{s:s}", "protocol", np_proto_name(ps->proto));
+
+		if (ps->name)
+			json_object_set_new(pj, "port", json_string(ps->name));
+		else if (ps->has_port)
+			json_object_set_new(pj, "port", json_integer(ps->port));
+		if (ps->has_port && !ps->name && ps->end_port != ps->port)
+			json_object_set_new(pj, "endPort", json_integer(ps->end_port));
+		json_array_append_new(ports, pj);
+	}
+	json_object_set_new(j, dir == NP_DIR_INGRESS ? "from" : "to", peers);
+	json_object_set_new(j, "ports", ports);
+	return j;
+}
+
+static const struct np_policy *find_policy(const struct np_objects *objs, const char *ns,
+					   const char *name)
+{
+	for (size_t i = 0; i < objs->n_policies; i++)
+		if (strcmp(objs->policies[i].ns, ns) == 0 && strcmp(objs->policies[i].name, name) == 0)
+			return &objs->policies[i];
+	return NULL;
+}
+
+static json_t *port_entry_json(const struct np_port_entry *e, const struct np_compiled *c,
+			       const struct np_objects *objs, json_t *rules_seen)
+{
+	const struct np_rule_ref *r = np_compiled_rule(c, e->cookie);
+	json_t *j = json_object();
+	char rule[64], key[600];
+
+	if (e->plen <= NP_PORT_KEY_BITS_CLASS) {
+		json_object_set_new(j, "protocol", json_string("any"));
+		json_object_set_new(j, "ports", json_string("all"));
+	} else {
+		json_object_set_new(j, "protocol", json_string(np_proto_name(e->proto)));
+		if (e->plen == NP_PORT_KEY_BITS_PROTO) {
+			json_object_set_new(j, "ports", json_string("all"));
+		} else {
+			unsigned int span = 1u << (NP_PORT_KEY_BITS_FULL - e->plen);
+			char p[32];
+
+			if (span == 1)
+				snprintf(p, sizeof(p), "%u", e->port);
+			else
+				snprintf(p, sizeof(p), "%u-%u", e->port, e->port + span - 1);
+			json_object_set_new(j, "ports", json_string(p));
+		}
+	}
+	if (r) {
+		snprintf(rule, sizeof(rule), "%s[%u]", r->dir == NP_DIR_INGRESS ? "ingress" : "egress",
+			 r->index);
+		snprintf(key, sizeof(key), "%s/%s %s", r->ns, r->name, rule);
+		json_object_set_new(j, "policy", json_pack("s++", r->ns, "/", r->name));
+		json_object_set_new(j, "rule", json_string(rule));
+		if (r->audit)
+			json_object_set_new(j, "audit", json_true());
+		if (!json_object_get(rules_seen, key)) {
+			const struct np_policy *pol = find_policy(objs, r->ns, r->name);
+			json_t *src = pol ? peer_rule_json(pol, r->dir, r->index) : json_object();
+
+			if (pol && pol->source)
+				json_object_set_new(src, "source", json_string(pol->source));
+			json_object_set_new(rules_seen, key, src);
+		}
+	}
+	json_object_set_new(j, "cookie", json_integer(e->cookie));
+	return j;
+}
+
+static const struct np_class *find_class(const struct np_compiled *c, uint32_t id)
+{
+	for (size_t i = 0; i < c->n_classes; i++)
+		if (c->classes[i].id == id)
+			return &c->classes[i];
+	return NULL;
+}
+
+static int h_policy(void *ctx, const struct np_http_req *req, struct np_strbuf *b, const char **type)
+{
+	struct np_ops *o = ctx;
+	const struct np_agent_view *v = &o->v;
+	const char *arg = np_http_query(req, "pod"), *slash;
+	const struct np_pod *pod = NULL;
+	json_t *j, *rules_seen, *addrs;
+	char ns[254];
+
+	if (!arg || !(slash = strchr(arg, '/')) || slash == arg ||
+	    (size_t)(slash - arg) >= sizeof(ns))
+		return json_reply(json_pack("{s:s}", "error", "give ?pod=NAMESPACE/NAME"), b, type, 400);
+	memcpy(ns, arg, (size_t)(slash - arg));
+	ns[slash - arg] = '\0';
+	pod = np_objects_pod(v->objs, ns, slash + 1);
+	if (!pod)
+		return json_reply(json_pack("{s:s, s:s}", "error", "no such pod in the agent's objects",
+					    "pod", arg), b, type, 404);
+	j = json_pack("{s:s}", "pod", arg);
+	rules_seen = json_object();
+	addrs = json_array();
+	json_object_set_new(j, "hostNetwork", json_boolean(pod->host_network));
+	for (size_t i = 0; i < v->compiled->n_eps; i++) {
+		const struct np_compiled_ep *ep = &v->compiled->eps[i];
+		bool local = false;
+
+		if (ep->pod != pod)
+			continue;
+		for (size_t k = 0; k < *v->n_plan; k++)
+			if ((*v->plan)[k].val.ep_id == ep->val.ep_id)
+				local = true;
+		json_array_append_new(addrs, addr_json(&ep->addr));
+		json_object_set_new(j, "endpointId", json_integer(ep->val.ep_id));
+		json_object_set_new(j, "local", json_boolean(local));
+		for (int d = 0; d < NP_DIR_MAX; d++) {
+			const char *dn = d == NP_DIR_INGRESS ? "ingress" : "egress";
+			const struct np_set *set = np_compiled_set(v->compiled, ep->val.set_id[d]);
+			json_t *dj, *pols, *peers;
+
+			if (json_object_get(j, dn))
+				continue; /* the other address family has the same set */
+			if (!set) {
+				json_object_set_new(j, dn, json_pack("{s:b}", "isolated", 0));
+				continue;
+			}
+			pols = json_array();
+			for (size_t k = 0; k < set->n_policies; k++)
+				json_array_append_new(pols, json_string(set->policies[k]));
+			peers = json_array();
+			for (size_t k = 0; k < set->n_peers; k++) {
+				const struct np_peer_entry *pe = &set->peers[k];
+				const struct np_class *cl = find_class(v->compiled, pe->class_id);
+				json_t *pj = json_pack("{s:o}", "peer", cidr_json(&pe->prefix));
+				json_t *ports = json_array();
+
+				for (size_t m = 0; cl && m < cl->n; m++)
+					json_array_append_new(ports, port_entry_json(&cl->entries[m],
+										     v->compiled, v->objs,
+										     rules_seen));
+				json_object_set_new(pj, "allow", ports);
+				json_array_append_new(peers, pj);
+			}
+			dj = json_pack("{s:b, s:I, s:b, s:o, s:o}", "isolated", 1, "set", (json_int_t)set->id,
+				       "audit", set->audit, "isolatedBy", pols, "peers", peers);
+			json_object_set_new(j, dn, dj);
+		}
+	}
+	json_object_set_new(j, "addresses", addrs);
+	json_object_set_new(j, "rules", rules_seen);
+	return json_reply(j, b, type, 200);
+}
+
+static int h_names(void *ctx, const struct np_http_req *req, struct np_strbuf *b, const char **type)
+{
+	struct np_ops *o = ctx;
+	const struct np_compiled *c = o->v.compiled;
+	json_t *eps = json_object(), *rules = json_object();
+	const void *k;
+	void *val;
+	char key[16];
+
+	(void)req;
+	for (size_t i = 0; i < c->n_eps; i++) {
+		char name[512];
+
+		if (!c->eps[i].pod)
+			continue;
+		snprintf(key, sizeof(key), "%u", c->eps[i].val.ep_id);
+		snprintf(name, sizeof(name), "%s/%s", c->eps[i].pod->ns, c->eps[i].pod->name);
+		json_object_set_new(eps, key, json_string(name));
+	}
+	for (size_t it = 0; np_hashmap_next(&c->rules, &it, &k, &val);) {
+		const struct np_rule_ref *r = val;
+		char rule[64];
+
+		snprintf(key, sizeof(key), "%u", *(const uint32_t *)k);
+		snprintf(rule, sizeof(rule), "%s[%u]", r->dir == NP_DIR_INGRESS ? "ingress" : "egress",
+			 r->index);
+		json_object_set_new(rules, key, json_pack("{s:s++, s:s, s:b}", "policy", r->ns, "/",
+							  r->name, "rule", rule, "audit", r->audit));
+	}
+	return json_reply(json_pack("{s:o, s:o}", "endpoints", eps, "rules", rules), b, type, 200);
+}
+
+/* ---- life cycle ---- */
+
+int np_ops_init(struct np_ops *o, const struct np_agent_view *v)
+{
+	memset(o, 0, sizeof(*o));
+	o->v = *v;
+	o->http.epfd = -1;
+	o->required[NP_READY_DATAPATH] = true;
+	np_metrics_init(&o->reg);
+	for (size_t i = 0; i < sizeof(families) / sizeof(families[0]); i++) {
+		struct np_metric **slot = (struct np_metric **)((char *)o + families[i].off);
+
+		*slot = np_metric_new(&o->reg, families[i].name, families[i].help, families[i].type,
+				      families[i].labels);
+		if (!*slot) {
+			np_metrics_free(&o->reg);
+			return -ENOMEM;
+		}
+	}
+	return np_metrics_add_collector(&o->reg, collect, o);
+}
+
+int np_ops_start(struct np_ops *o, struct np_loop *loop, const char *addr)
+{
+	int ret;
+
+	o->loop = loop;
+	o->started_ms = np_now_ms();
+	g_ops = o;
+	np_timer_init(&o->sample, on_sample, o);
+	ret = np_httpd_route(&o->http, "/healthz", h_healthz, o, false);
+	ret = ret ?: np_httpd_route(&o->http, "/readyz", h_readyz, o, false);
+	ret = ret ?: np_httpd_route(&o->http, "/metrics", h_metrics, o, false);
+	ret = ret ?: np_httpd_route(&o->http, "/debug/status", h_status, o, true);
+	ret = ret ?: np_httpd_route(&o->http, "/debug/policy", h_policy, o, true);
+	ret = ret ?: np_httpd_route(&o->http, "/debug/names", h_names, o, true);
+	if (ret)
+		return ret;
+	sample_maps(o);
+	ret = np_timer_arm(loop, &o->sample, NP_MAP_SAMPLE_MS);
+	if (ret)
+		return ret;
+	ret = np_httpd_start(&o->http, loop, addr);
+	if (!ret)
+		np_info("health and metrics on http://%s (/healthz /readyz /metrics; /debug/* for loopback clients)",
+			addr);
+	return ret;
+}
+
+void np_ops_free(struct np_ops *o)
+{
+	np_httpd_stop(&o->http);
+	if (o->loop)
+		np_timer_cancel(o->loop, &o->sample);
+	np_metrics_free(&o->reg);
+	if (g_ops == o)
+		g_ops = NULL;
+}
+
+/* ---- reporting hooks ---- */
+
+void np_ops_require(enum np_ready_cond c)
+{
+	if (g_ops && c < NP_READY_MAX)
+		g_ops->required[c] = true;
+}
+
+void np_ops_set_ready(enum np_ready_cond c, bool ok)
+{
+	if (!g_ops || c >= NP_READY_MAX)
+		return;
+	if (g_ops->ok[c] != ok)
+		np_info("readiness: %s %s", ready_names[c], ok ? "ready" : "not ready");
+	g_ops->ok[c] = ok;
+	if (c == NP_READY_DATAPATH && ok)
+		sample_maps(g_ops); /* the maps exist now: no need to wait for the timer */
+}
+
+bool np_ops_ready(void)
+{
+	if (!g_ops)
+		return false;
+	for (int c = 0; c < NP_READY_MAX; c++)
+		if (g_ops->required[c] && !g_ops->ok[c])
+			return false;
+	return true;
+}
+
+void np_ops_reload(const char *why, bool ok, double seconds)
+{
+	if (!g_ops)
+		return;
+	g_ops->n_reloads++;
+	np_metric_add(g_ops->m_reloads, 1, NP_LV(why, ok ? "ok" : "error"));
+	np_metric_add(g_ops->m_recompute_seconds, seconds, NP_LV(why));
+	np_metric_set(g_ops->m_recompute_last, seconds, NULL);
+}
+
+void np_ops_kube_reconnect(const char *resource)
+{
+	if (g_ops)
+		np_metric_add(g_ops->m_kube_reconnects, 1, NP_LV(resource));
+}
+
+void np_ops_kube_error(const char *resource, const char *kind)
+{
+	if (g_ops)
+		np_metric_add(g_ops->m_kube_errors, 1, NP_LV(resource, kind));
+}
+
+void np_ops_kube_event(const char *resource, const char *type)
+{
+	if (g_ops)
+		np_metric_add(g_ops->m_kube_events, 1, NP_LV(resource, type));
+}
+
+void np_ops_kube_relist(const char *resource)
+{
+	if (g_ops)
+		np_metric_add(g_ops->m_kube_relists, 1, NP_LV(resource));
+}
+
+void np_ops_cw_batch(const char *result, uint64_t events)
+{
+	if (!g_ops)
+		return;
+	np_metric_add(g_ops->m_cw_batches, 1, NP_LV(result));
+	np_metric_add(g_ops->m_cw_events, (double)events, NP_LV(result));
+}
+
+void np_ops_cw_retry(const char *reason)
+{
+	if (g_ops)
+		np_metric_add(g_ops->m_cw_retries, 1, NP_LV(reason));
+}
+
+void np_ops_cw_spool_bytes(uint64_t bytes)
+{
+	if (g_ops)
+		np_metric_set(g_ops->m_cw_spool_bytes, (double)bytes, NULL);
+}
+
+void np_ops_cw_dropped(uint64_t records)
+{
+	if (g_ops)
+		np_metric_add(g_ops->m_cw_dropped, (double)records, NULL);
+}
+
+void np_ops_cw_credential_refresh(const char *source, bool ok)
+{
+	if (g_ops)
+		np_metric_add(g_ops->m_cw_cred_refreshes, 1, NP_LV(source, ok ? "ok" : "error"));
+}

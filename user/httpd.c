@@ -1,0 +1,301 @@
+// SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
+/* The HTTP server on the event loop: see httpd.h. */
+#define _GNU_SOURCE
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <unistd.h>
+
+#include <microhttpd.h>
+
+#include "httpd.h"
+#include "log.h"
+
+int np_httpd_parse_addr(const char *s, struct sockaddr_storage *ss, socklen_t *len)
+{
+	char host[64];
+	const char *colon, *hs = s;
+	size_t hl;
+	char *end;
+	unsigned long port;
+
+	memset(ss, 0, sizeof(*ss));
+	colon = strrchr(s, ':');
+	if (!colon)
+		return -EINVAL;
+	hl = (size_t)(colon - s);
+	if (hl >= 2 && s[0] == '[' && s[hl - 1] == ']') {
+		hs = s + 1;
+		hl -= 2;
+	}
+	if (hl >= sizeof(host))
+		return -EINVAL;
+	memcpy(host, hs, hl);
+	host[hl] = '\0';
+	errno = 0;
+	port = strtoul(colon + 1, &end, 10);
+	if (errno || end == colon + 1 || *end || port > 65535)
+		return -EINVAL;
+	if (!*host) {
+		struct sockaddr_in6 *a6 = (struct sockaddr_in6 *)ss;
+
+		a6->sin6_family = AF_INET6;
+		a6->sin6_addr = in6addr_any;
+		a6->sin6_port = htons((uint16_t)port);
+		*len = sizeof(*a6);
+		return 0;
+	}
+	if (strchr(host, ':')) {
+		struct sockaddr_in6 *a6 = (struct sockaddr_in6 *)ss;
+
+		if (inet_pton(AF_INET6, host, &a6->sin6_addr) != 1 || hs == s)
+			return -EINVAL; /* an IPv6 address needs [brackets] */
+		a6->sin6_family = AF_INET6;
+		a6->sin6_port = htons((uint16_t)port);
+		*len = sizeof(*a6);
+		return 0;
+	}
+	{
+		struct sockaddr_in *a4 = (struct sockaddr_in *)ss;
+
+		if (inet_pton(AF_INET, host, &a4->sin_addr) != 1)
+			return -EINVAL;
+		a4->sin_family = AF_INET;
+		a4->sin_port = htons((uint16_t)port);
+		*len = sizeof(*a4);
+	}
+	return 0;
+}
+
+int np_httpd_route(struct np_httpd *h, const char *path, np_http_handler fn, void *ctx,
+		   bool local_only)
+{
+	if (h->n_routes == NP_HTTPD_MAX_ROUTES)
+		return -E2BIG;
+	h->routes[h->n_routes].path = path;
+	h->routes[h->n_routes].fn = fn;
+	h->routes[h->n_routes].ctx = ctx;
+	h->routes[h->n_routes].local_only = local_only;
+	h->n_routes++;
+	return 0;
+}
+
+const char *np_http_query(const struct np_http_req *req, const char *key)
+{
+	return MHD_lookup_connection_value(req->conn, MHD_GET_ARGUMENT_KIND, key);
+}
+
+static bool is_loopback(const struct sockaddr *sa)
+{
+	if (!sa)
+		return false;
+	if (sa->sa_family == AF_INET)
+		return (ntohl(((const struct sockaddr_in *)sa)->sin_addr.s_addr) >> 24) == 127;
+	if (sa->sa_family == AF_INET6) {
+		const struct in6_addr *a = &((const struct sockaddr_in6 *)sa)->sin6_addr;
+
+		return IN6_IS_ADDR_LOOPBACK(a) ||
+		       (IN6_IS_ADDR_V4MAPPED(a) && a->s6_addr[12] == 127);
+	}
+	return false;
+}
+
+static enum MHD_Result reply(struct MHD_Connection *conn, int status, const char *type,
+			     const char *body, size_t len)
+{
+	struct MHD_Response *resp;
+	enum MHD_Result ret;
+
+	resp = MHD_create_response_from_buffer(len, (void *)body, MHD_RESPMEM_MUST_COPY);
+	if (!resp)
+		return MHD_NO;
+	MHD_add_response_header(resp, "Content-Type", type);
+	MHD_add_response_header(resp, "Cache-Control", "no-store");
+	ret = MHD_queue_response(conn, (unsigned int)status, resp);
+	MHD_destroy_response(resp);
+	return ret;
+}
+
+static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
+				  const char *method, const char *version,
+				  const char *upload_data, size_t *upload_data_size,
+				  void **con_cls)
+{
+	struct np_httpd *h = cls;
+	struct np_http_req req = { .path = url, .conn = conn };
+	const union MHD_ConnectionInfo *ci;
+	struct np_strbuf body = { 0 };
+	const char *type = "text/plain; charset=utf-8";
+	enum MHD_Result ret;
+	int status;
+
+	(void)version, (void)upload_data, (void)upload_data_size, (void)con_cls;
+	h->requests++;
+	if (strcmp(method, MHD_HTTP_METHOD_GET) != 0 && strcmp(method, MHD_HTTP_METHOD_HEAD) != 0) {
+		static const char msg[] = "only GET and HEAD are served\n";
+
+		return reply(conn, MHD_HTTP_METHOD_NOT_ALLOWED, type, msg, sizeof(msg) - 1);
+	}
+	ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+	req.local_peer = ci && is_loopback(ci->client_addr);
+	for (size_t i = 0; i < h->n_routes; i++) {
+		if (strcmp(h->routes[i].path, url) != 0)
+			continue;
+		if (h->routes[i].local_only && !req.local_peer) {
+			static const char msg[] = "served to loopback clients only (run netpolctl on the node)\n";
+
+			return reply(conn, MHD_HTTP_FORBIDDEN, type, msg, sizeof(msg) - 1);
+		}
+		status = h->routes[i].fn(h->routes[i].ctx, &req, &body, &type);
+		if (body.oom) {
+			np_sb_free(&body);
+			status = MHD_HTTP_INTERNAL_SERVER_ERROR;
+			np_sb_str(&body, "out of memory\n");
+		}
+		ret = reply(conn, status, type, body.p ? body.p : "", body.len);
+		np_sb_free(&body);
+		return ret;
+	}
+	{
+		static const char msg[] = "not found; try /healthz, /readyz, /metrics\n";
+
+		return reply(conn, MHD_HTTP_NOT_FOUND, type, msg, sizeof(msg) - 1);
+	}
+}
+
+static void mhd_log(void *cls, const char *fmt, va_list ap)
+{
+	char msg[512];
+	size_t n;
+
+	(void)cls;
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	n = strlen(msg);
+	while (n && msg[n - 1] == '\n')
+		msg[--n] = '\0';
+	np_dbg("http: %s", msg);
+}
+
+/* Run MHD, then wake up again when it next has something to time out. */
+static void service(struct np_httpd *h)
+{
+	MHD_UNSIGNED_LONG_LONG ms;
+
+	MHD_run(h->d);
+	if (MHD_get_timeout(h->d, &ms) == MHD_YES)
+		np_timer_arm(h->loop, &h->timer, ms);
+	else
+		np_timer_cancel(h->loop, &h->timer);
+}
+
+static void on_epoll(struct np_loop *loop, int fd, uint32_t events, void *ctx)
+{
+	(void)loop, (void)fd, (void)events;
+	service(ctx);
+}
+
+static void on_timer(struct np_loop *loop, struct np_timer *t, void *ctx)
+{
+	(void)loop, (void)t;
+	service(ctx);
+}
+
+static int listen_on(const char *addr, unsigned short *port_out)
+{
+	struct sockaddr_storage ss, bound;
+	socklen_t len, blen = sizeof(bound);
+	int fd = -1, one = 1, ret;
+
+	ret = np_httpd_parse_addr(addr, &ss, &len);
+	if (ret) {
+		np_err("metrics address \"%s\" is not HOST:PORT, [IPV6]:PORT or :PORT (e.g. 127.0.0.1:9090)",
+		       addr);
+		goto cleanup;
+	}
+	fd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0) {
+		ret = -errno;
+		np_err("metrics endpoint %s: socket() failed: %s", addr, strerror(errno));
+		goto cleanup;
+	}
+	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	if (bind(fd, (struct sockaddr *)&ss, len) < 0 || listen(fd, 64) < 0) {
+		ret = -errno;
+		np_err("metrics endpoint %s: cannot listen: %s; another process holds the port, or the address is not on this host: pick another with --metrics-address (or NETPOL_METRICS_ADDRESS)",
+		       addr, strerror(errno));
+		goto cleanup;
+	}
+	if (getsockname(fd, (struct sockaddr *)&bound, &blen) == 0)
+		*port_out = ntohs(bound.ss_family == AF_INET ?
+					  ((struct sockaddr_in *)&bound)->sin_port :
+					  ((struct sockaddr_in6 *)&bound)->sin6_port);
+cleanup:
+	if (ret && fd >= 0) {
+		close(fd);
+		fd = -1;
+	}
+	return ret ? ret : fd;
+}
+
+int np_httpd_start(struct np_httpd *h, struct np_loop *loop, const char *addr)
+{
+	const union MHD_DaemonInfo *info;
+	int fd, ret = 0;
+
+	snprintf(h->addr, sizeof(h->addr), "%s", addr);
+	h->loop = loop;
+	h->epfd = -1;
+	np_timer_init(&h->timer, on_timer, h);
+	fd = listen_on(addr, &h->port);
+	if (fd < 0)
+		return fd;
+	h->d = MHD_start_daemon(MHD_USE_EPOLL | MHD_USE_ERROR_LOG, 0, NULL, NULL, on_request, h,
+				MHD_OPTION_LISTEN_SOCKET, (MHD_socket)fd,
+				MHD_OPTION_CONNECTION_LIMIT, (unsigned int)NP_HTTPD_MAX_CONN,
+				MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)10,
+				MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)65536,
+				MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
+				MHD_OPTION_END);
+	if (!h->d) {
+		close(fd);
+		np_err("metrics endpoint %s: starting the HTTP server (libmicrohttpd, epoll mode) failed",
+		       addr);
+		return -EIO;
+	}
+	info = MHD_get_daemon_info(h->d, MHD_DAEMON_INFO_EPOLL_FD);
+	if (!info) {
+		ret = -EIO;
+		np_err("metrics endpoint %s: libmicrohttpd gave no epoll fd", addr);
+		goto cleanup;
+	}
+	h->epfd = info->epoll_fd;
+	ret = np_loop_fd_add(loop, h->epfd, EPOLLIN, on_epoll, h);
+	if (ret) {
+		np_err("metrics endpoint %s: adding it to the event loop failed: %s", addr,
+		       strerror(-ret));
+		h->epfd = -1;
+		goto cleanup;
+	}
+cleanup:
+	if (ret)
+		np_httpd_stop(h);
+	return ret;
+}
+
+void np_httpd_stop(struct np_httpd *h)
+{
+	if (h->loop) {
+		np_timer_cancel(h->loop, &h->timer);
+		if (h->epfd >= 0)
+			np_loop_fd_del(h->loop, h->epfd);
+	}
+	if (h->d)
+		MHD_stop_daemon(h->d); /* closes the listening socket too */
+	h->d = NULL;
+	h->epfd = -1;
+}
