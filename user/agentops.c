@@ -605,12 +605,18 @@ static int h_names(void *ctx, const struct np_http_req *req, struct np_strbuf *b
 	(void)req;
 	for (size_t i = 0; i < c->n_eps; i++) {
 		char name[512];
+		json_t *e;
 
 		if (!c->eps[i].pod)
 			continue;
 		snprintf(key, sizeof(key), "%u", c->eps[i].val.ep_id);
-		snprintf(name, sizeof(name), "%s/%s", c->eps[i].pod->ns, c->eps[i].pod->name);
-		json_object_set_new(eps, key, json_string(name));
+		e = json_object_get(eps, key);
+		if (!e) {
+			snprintf(name, sizeof(name), "%s/%s", c->eps[i].pod->ns, c->eps[i].pod->name);
+			e = json_pack("{s:s, s:[]}", "pod", name, "addresses");
+			json_object_set_new(eps, key, e);
+		}
+		json_array_append_new(json_object_get(e, "addresses"), addr_json(&c->eps[i].addr));
 	}
 	for (size_t it = 0; np_hashmap_next(&c->rules, &it, &k, &val);) {
 		const struct np_rule_ref *r = val;

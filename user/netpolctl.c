@@ -5,6 +5,7 @@
 
 #include "flowctl.h"
 #include "log.h"
+#include "opsctl.h"
 #include "verdict.h"
 
 static void usage(FILE *f)
@@ -15,6 +16,10 @@ static void usage(FILE *f)
 		"commands:\n"
 		"  verdict   judge connections with the real BPF programs (netpolctl verdict --help)\n"
 		"  flows     show and follow the flow records of this node (netpolctl flows --help)\n"
+		"  status    what the agent on this node enforces, its maps and its health\n"
+		"  policy    the compiled rules enforced for a pod, with their source rules\n"
+		"  explain   the verdict this node's running datapath gives a connection, and why\n"
+		"  conntrack the live connection table, filterable\n"
 		"\n"
 		"  --log-level LEVEL   error, warn (default), info or debug\n");
 }
@@ -52,6 +57,14 @@ int main(int argc, char **argv)
 		return np_verdict_main(argc - i, argv + i);
 	if (strcmp(argv[i], "flows") == 0)
 		return np_flows_main(argc - i, argv + i);
+	if (strcmp(argv[i], "status") == 0)
+		return np_status_main(argc - i, argv + i);
+	if (strcmp(argv[i], "policy") == 0)
+		return np_policy_main(argc - i, argv + i);
+	if (strcmp(argv[i], "explain") == 0)
+		return np_explain_main(argc - i, argv + i);
+	if (strcmp(argv[i], "conntrack") == 0)
+		return np_conntrack_main(argc - i, argv + i);
 	fprintf(stderr, "netpolctl: unknown command \"%s\"\n", argv[i]);
 	usage(stderr);
 	return 2;
