@@ -1278,6 +1278,7 @@ static void start_ops(struct agent *a)
 		.n_plan = &a->n_last_plan,
 		.dp = &a->dp,
 		.dp_loaded = &a->dp_loaded,
+		.lopts = &a->lopts,
 		.flows = &a->flows,
 		.flows_on = &a->flows_on,
 		.pin_dir = a->pin_path,

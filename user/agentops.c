@@ -388,6 +388,21 @@ static int h_status(void *ctx, const struct np_http_req *req, struct np_strbuf *
 	json_object_set_new(j, "pods", json_integer((json_int_t)v->objs->n_pods));
 	json_object_set_new(j, "reloads", json_integer((json_int_t)o->n_reloads));
 	json_object_set_new(j, "lastRecomputeSeconds", json_real(np_metric_get(o->m_recompute_last, NULL)));
+	if (v->lopts) {
+		const struct np_load_opts *l = v->lopts;
+
+		/* For netpolctl explain when it may not read the running
+		 * programs' .rodata (no CAP_SYS_ADMIN for map ids). */
+		json_object_set_new(j, "datapathConfig",
+				    json_pack("{s:b, s:b, s:b, s:i, s:i, s:i, s:i, s:i, s:i, s:i, s:i, s:i}",
+					      "auditAll", l->audit_all, "denyUnknown", l->deny_unknown,
+					      "emitEvents", l->emit_events, "flowLog", (int)l->flow_log,
+					      "flowIntervalS", (int)l->flow_interval_s,
+					      "denyEventsPerS", (int)l->deny_events_per_s,
+					      "tcpSynS", (int)l->to_tcp_syn_s, "tcpEstS", (int)l->to_tcp_est_s,
+					      "tcpCloseS", (int)l->to_tcp_close_s, "otherS", (int)l->to_other_s,
+					      "icmpS", (int)l->to_icmp_s, "denyS", (int)l->to_deny_s));
+	}
 	json_object_set_new(j, "localPods", pods);
 	json_object_set_new(j, "attached", atts);
 	if (query_maps)

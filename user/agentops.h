@@ -58,6 +58,7 @@ struct np_agent_view {
 	const size_t *n_plan;
 	const struct np_datapath *dp;
 	const bool *dp_loaded;              /* dp's fds are valid */
+	const struct np_load_opts *lopts;   /* the datapath's load-time configuration */
 	const struct np_flowlog *flows;     /* NULL when flow events are off */
 	const bool *flows_on;
 	const char *pin_dir;

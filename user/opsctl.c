@@ -1040,7 +1040,7 @@ static int explain_before_load(struct bpf_object *obj, void *ctx)
 					return err;
 				}
 			}
-		if (strstr(name, ".rodata")) {
+		if (x->rodata && strstr(name, ".rodata")) {
 			size_t size = 0;
 			int err;
 
@@ -1332,12 +1332,33 @@ int np_explain_main(int argc, char **argv)
 		json_object_set_new(out, "why", json_string("neither end is a pod on this node: this node's datapath does not see or judge this connection; ask the node where the pods run"));
 		goto print;
 	}
-	if (read_running_rodata(&x)) {
-		fprintf(stderr, "netpolctl explain: %s\n", x.errmsg);
-		ret = EXIT_UNREADABLE;
-		goto cleanup;
-	}
 	np_load_opts_default(&lopts);
+	if (read_running_rodata(&x)) {
+		/* Reading a map by id needs CAP_SYS_ADMIN, which the agent's
+		 * pod does not have: take the configuration the agent reports. */
+		char serr[512];
+		json_t *st = agent_json(&x.c, "/debug/status", NULL, serr, sizeof(serr));
+		json_t *cfg = json_object_get(st, "datapathConfig");
+
+		if (!cfg) {
+			fprintf(stderr, "netpolctl explain: %s, and the agent did not report it either (%s)\n",
+				x.errmsg, st ? "old agent" : serr);
+			json_decref(st);
+			ret = EXIT_UNREADABLE;
+			goto cleanup;
+		}
+		lopts.audit_all = json_is_true(json_object_get(cfg, "auditAll"));
+		lopts.deny_unknown = json_is_true(json_object_get(cfg, "denyUnknown"));
+		lopts.flow_log = (unsigned int)json_integer_value(json_object_get(cfg, "flowLog"));
+		lopts.to_tcp_syn_s = (__u32)json_integer_value(json_object_get(cfg, "tcpSynS"));
+		lopts.to_tcp_est_s = (__u32)json_integer_value(json_object_get(cfg, "tcpEstS"));
+		lopts.to_tcp_close_s = (__u32)json_integer_value(json_object_get(cfg, "tcpCloseS"));
+		lopts.to_other_s = (__u32)json_integer_value(json_object_get(cfg, "otherS"));
+		lopts.to_icmp_s = (__u32)json_integer_value(json_object_get(cfg, "icmpS"));
+		lopts.to_deny_s = (__u32)json_integer_value(json_object_get(cfg, "denyS"));
+		json_decref(st);
+		np_dbg("explain: datapath configuration from the agent (%s)", x.errmsg);
+	}
 	lopts.before_load = explain_before_load;
 	lopts.before_load_ctx = &x;
 	lopts.max_ct = 64;

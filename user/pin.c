@@ -473,9 +473,35 @@ cleanup:
 	return ret;
 }
 
+/* Is PROG_ID one of the programs pinned under ROOT (any layout version)?
+ * Needs no CAP_SYS_ADMIN, unlike opening a program by id. */
+static bool pinned_prog_id(const char *root, __u32 prog_id)
+{
+	static const char *const progs[] = { "np_pod_ingress", "np_pod_egress" };
+	char path[PATH_MAX + 64];
+	bool yes = false;
+
+	for (unsigned int v = 1; v <= NP_PIN_LAYOUT_VERSION + 8 && !yes; v++)
+		for (size_t i = 0; i < 2 && !yes; i++) {
+			struct bpf_prog_info info = { 0 };
+			__u32 len = sizeof(info);
+			int fd;
+
+			snprintf(path, sizeof(path), "%s/v%u/%s", root, v, progs[i]);
+			fd = bpf_obj_get(path);
+			if (fd < 0)
+				continue;
+			yes = bpf_obj_get_info_by_fd(fd, &info, &len) == 0 && info.id == prog_id;
+			close(fd);
+		}
+	return yes;
+}
+
 /* Is the filter at our handle/priority on that hook running one of our
- * programs?  Yes when the program is called np_pod_*. */
-static bool ours(int ifindex, enum bpf_tc_attach_point where)
+ * programs?  Yes when the program is called np_pod_*, or, without the
+ * CAP_SYS_ADMIN that opening a program by id takes (the DaemonSet does not
+ * grant it), when it is one of the programs pinned under ROOT. */
+static bool ours(const char *root, int ifindex, enum bpf_tc_attach_point where)
 {
 	DECLARE_LIBBPF_OPTS(bpf_tc_hook, hook, .ifindex = ifindex, .attach_point = where);
 	DECLARE_LIBBPF_OPTS(bpf_tc_opts, opts, .handle = NP_TC_HANDLE,
@@ -489,7 +515,7 @@ static bool ours(int ifindex, enum bpf_tc_attach_point where)
 		return false;
 	fd = bpf_prog_get_fd_by_id(opts.prog_id);
 	if (fd < 0)
-		return false;
+		return errno == EPERM && pinned_prog_id(root, opts.prog_id);
 	if (bpf_obj_get_info_by_fd(fd, &info, &len) == 0)
 		yes = strncmp(info.name, "np_pod_", 7) == 0;
 	close(fd);
@@ -520,8 +546,8 @@ int np_pin_uninstall(const char *root)
 		if (!same_iface(recs[i].ifindex, recs[i].ifname))
 			continue; /* gone, with its qdisc and filters */
 		snprintf(att.ifname, sizeof(att.ifname), "%s", recs[i].ifname);
-		att.ingress_hook = ours(att.ifindex, BPF_TC_INGRESS);
-		att.egress_hook = ours(att.ifindex, BPF_TC_EGRESS);
+		att.ingress_hook = ours(root, att.ifindex, BPF_TC_INGRESS);
+		att.egress_hook = ours(root, att.ifindex, BPF_TC_EGRESS);
 		n_filters += att.ingress_hook + att.egress_hook;
 		np_detach(&att); /* created_qdisc false: filters only */
 		if (recs[i].created_qdisc) {
