@@ -24,7 +24,8 @@ endif
 DEB_PACKAGES := make gcc clang llvm bpftool libbpf-dev libelf-dev zlib1g-dev \
 	libcurl4-openssl-dev libjansson-dev libyaml-dev libcmocka-dev iproute2 \
 	pkg-config linux-libc-dev jq procps libmicrohttpd-dev \
-	qemu-system-x86 busybox-static cpio kmod
+	qemu-system-x86 busybox-static cpio kmod \
+	$(if $(shell command -v kubectl 2>/dev/null),,kubernetes-client)
 
 CFLAGS_COMMON := -std=gnu11 -O2 -g -Wall -Wextra -Werror -Iinclude -Iuser -I$(BUILD)
 CFLAGS   ?=
@@ -51,9 +52,10 @@ ASAN_FLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize
 
 TOOLS_SRCS := $(wildcard tools/*.c) $(wildcard tests/bpf/*.c)
 TOOL_BINS := $(patsubst tools/%.c,$(BUILD)/%,$(wildcard tools/*.c)) \
-	$(patsubst tests/bpf/%.c,$(BUILD)/tests/%,$(wildcard tests/bpf/*.c))
+	$(patsubst tests/bpf/%.c,$(BUILD)/tests/%,$(wildcard tests/bpf/*.c)) \
+	$(patsubst tests/ops/%.c,$(BUILD)/tests/%,$(wildcard tests/ops/*.c))
 
-.PHONY: all deps test test-all test-unit test-asan test-bpf test-cli test-conformance test-e2e test-flows test-kernels bench demo clean
+.PHONY: all deps test test-all test-unit test-asan test-bpf test-cli test-conformance test-e2e test-flows test-ops test-kernels bench demo clean
 .DELETE_ON_ERROR:
 
 all: $(BUILD)/netpol-agent $(BUILD)/netpolctl $(BPF_OBJS) $(TOOL_BINS)
@@ -110,6 +112,10 @@ $(BUILD)/tests/%: tests/bpf/%.c $(BUILD)/libnetpol.a $(USER_HDRS) $(SKELS) | $(B
 	$(call msg,LINK,$@)
 	$(Q)$(CC) $(CFLAGS) $< $(BUILD)/libnetpol.a $(LDLIBS) -lcmocka -o $@
 
+$(BUILD)/tests/%: tests/ops/%.c $(BUILD)/libnetpol.a $(USER_HDRS) | $(BUILD)/tests
+	$(call msg,LINK,$@)
+	$(Q)$(CC) $(CFLAGS) $< $(BUILD)/libnetpol.a $(LDLIBS) -o $@
+
 $(BUILD)/tests/test_%: tests/unit/test_%.c $(BUILD)/libnetpol.a $(USER_HDRS) | $(BUILD)/tests
 	$(call msg,LINK,$@)
 	$(Q)$(CC) $(CFLAGS) $< $(BUILD)/libnetpol.a $(LDLIBS) -lcmocka -o $@
@@ -123,7 +129,7 @@ test:
 	$(Q)tools/ensure-deps.sh $(DEB_PACKAGES)
 	$(Q)$(MAKE) --no-print-directory test-all
 
-test-all: test-unit test-asan test-bpf test-cli test-conformance test-e2e test-flows
+test-all: test-unit test-asan test-bpf test-cli test-conformance test-e2e test-flows test-ops
 	@echo "all test tiers passed"
 
 test-unit: $(UNIT_BINS)
@@ -146,6 +152,12 @@ test-e2e: all
 
 test-flows: all
 	$(Q)tests/flows/run.sh $(BUILD)
+
+# Health/metrics endpoint, netpolctl status/policy/explain/conntrack against
+# a running agent, the capabilities of the DaemonSet, the manifests
+# (kubectl kustomize + schema checks) and the Dockerfile's build steps.
+test-ops: all
+	$(Q)tests/ops/run.sh $(BUILD)
 
 # The datapath on the EKS kernels (5.10, 6.1) booted under qemu, and on this
 # machine's kernel; not part of `make test`.  KERNELS="5.10 6.1 host" selects.

@@ -100,6 +100,7 @@ struct agent {
 	bool flows_on;
 	/* health, readiness, metrics (agentops.h) */
 	const char *metrics_addr;  /* NULL: off */
+	uint32_t map_interval_s;   /* --metrics-map-interval */
 	struct np_ops ops;
 	bool ops_on;
 	char hostname[256];
@@ -170,6 +171,8 @@ static void usage(FILE *f)
 		"  --metrics-address ADDR:PORT  serve /healthz, /readyz, /metrics (and /debug/* to\n"
 		"                      loopback clients) there; off: none (default " NP_METRICS_DEFAULT_ADDRESS ")\n"
 		"                                                                env NETPOL_METRICS_ADDRESS\n"
+		"  --metrics-map-interval SECONDS  count the BPF maps' entries for /metrics every\n"
+		"                      SECONDS, 1..3600 (default 30)        env NETPOL_METRICS_MAP_INTERVAL\n"
 		"  --log-level LEVEL   error, warn, info (default) or debug      env NETPOL_LOG_LEVEL\n"
 		"  --log-format FMT    logfmt (default) or json                  env NETPOL_LOG_FORMAT\n"
 		"%s"
@@ -415,10 +418,11 @@ static int parse_args(struct agent *a, int argc, char **argv)
 		{ "flow-queue", required_argument, NULL, 1006 },
 		{ "flow-deny-events", required_argument, NULL, 1007 },
 		{ "metrics-address", required_argument, NULL, 1100 },
+		{ "metrics-map-interval", required_argument, NULL, 1101 },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
 	};
-	const char *level = NULL, *format = NULL, *enforcement = NULL, *env;
+	const char *level = NULL, *format = NULL, *enforcement = NULL, *env, *map_interval = NULL;
 	const char *flow[FLOW_OPT_N] = { 0 };
 	bool audit = false, node_flag = false, no_watch = false;
 	int opt, ret = 0;
@@ -470,6 +474,9 @@ static int parse_args(struct agent *a, int argc, char **argv)
 		case 1100:
 			a->metrics_addr = optarg;
 			break;
+		case 1101:
+			map_interval = optarg;
+			break;
 		case 'h':
 			usage(stdout);
 			return 1;
@@ -514,6 +521,16 @@ static int parse_args(struct agent *a, int argc, char **argv)
 		a->metrics_addr = env;
 	if (!a->metrics_addr)
 		a->metrics_addr = NP_METRICS_DEFAULT_ADDRESS;
+	if (!map_interval && (env = getenv("NETPOL_METRICS_MAP_INTERVAL")) && *env)
+		map_interval = env;
+	if (map_interval) {
+		unsigned long long v;
+
+		ret = parse_uint(map_interval, 1, 3600, "--metrics-map-interval", &v);
+		if (ret)
+			goto cleanup;
+		a->map_interval_s = (uint32_t)v;
+	}
 	if (strcmp(a->metrics_addr, "off") == 0) {
 		a->metrics_addr = NULL;
 	} else {
@@ -1292,7 +1309,7 @@ static void start_ops(struct agent *a)
 		return;
 	}
 	a->ops_on = true;
-	if (np_ops_start(&a->ops, &a->loop, a->metrics_addr))
+	if (np_ops_start(&a->ops, &a->loop, a->metrics_addr, a->map_interval_s))
 		np_err("the health and metrics endpoint is not served (see above); enforcement goes on, but probes on it will fail");
 }
 

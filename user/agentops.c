@@ -52,7 +52,7 @@ static const struct family_spec families[] = {
 	F(m_records_dropped, "netpol_flow_records_dropped_total", COUNTER, NULL,
 	  "Flow records dropped because a sink's queue was full (reported in SKIPDATA)"),
 	F(m_map_entries, "netpol_map_entries", GAUGE, "map",
-	  "Entries in each BPF map, counted every 30 s"),
+	  "Entries in each BPF map, counted every --metrics-map-interval seconds (default 30)"),
 	F(m_map_capacity, "netpol_map_capacity", GAUGE, "map",
 	  "max_entries of each BPF map (--map-size); np_events is the ring buffer size in bytes"),
 	F(m_map_sample_seconds, "netpol_map_count_duration_seconds", GAUGE, NULL,
@@ -208,7 +208,7 @@ static void sample_maps(struct np_ops *o)
 static void on_sample(struct np_loop *loop, struct np_timer *t, void *ctx)
 {
 	sample_maps(ctx);
-	np_timer_arm(loop, t, NP_MAP_SAMPLE_MS);
+	np_timer_arm(loop, t, (uint64_t)((struct np_ops *)ctx)->sample_s * 1000);
 }
 
 /* ---- HTTP handlers ---- */
@@ -668,11 +668,12 @@ int np_ops_init(struct np_ops *o, const struct np_agent_view *v)
 	return np_metrics_add_collector(&o->reg, collect, o);
 }
 
-int np_ops_start(struct np_ops *o, struct np_loop *loop, const char *addr)
+int np_ops_start(struct np_ops *o, struct np_loop *loop, const char *addr, uint32_t sample_s)
 {
 	int ret;
 
 	o->loop = loop;
+	o->sample_s = sample_s ? sample_s : NP_MAP_SAMPLE_S_DEFAULT;
 	o->started_ms = np_now_ms();
 	g_ops = o;
 	np_timer_init(&o->sample, on_sample, o);
@@ -685,7 +686,7 @@ int np_ops_start(struct np_ops *o, struct np_loop *loop, const char *addr)
 	if (ret)
 		return ret;
 	sample_maps(o);
-	ret = np_timer_arm(loop, &o->sample, NP_MAP_SAMPLE_MS);
+	ret = np_timer_arm(loop, &o->sample, (uint64_t)o->sample_s * 1000);
 	if (ret)
 		return ret;
 	ret = np_httpd_start(&o->http, loop, addr);

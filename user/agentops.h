@@ -39,7 +39,7 @@
 #include "metrics.h"
 
 #define NP_METRICS_DEFAULT_ADDRESS "127.0.0.1:9090"
-#define NP_MAP_SAMPLE_MS 30000
+#define NP_MAP_SAMPLE_S_DEFAULT 30
 
 enum np_ready_cond {
 	NP_READY_DATAPATH = 0,   /* policy applied, programs attached */
@@ -72,6 +72,7 @@ struct np_ops {
 	struct np_agent_view v;
 	struct np_loop *loop;
 	struct np_timer sample;
+	uint32_t sample_s;  /* map entries counted every SAMPLE_S seconds */
 	bool required[NP_READY_MAX], ok[NP_READY_MAX];
 	uint64_t started_ms;
 	uint64_t n_reloads;
@@ -92,9 +93,9 @@ struct np_ops {
 
 /* Set up the registry and every family.  0 or -ENOMEM. */
 int np_ops_init(struct np_ops *o, const struct np_agent_view *v);
-/* Serve on ADDR on LOOP and start the map sampler; makes O the active one
+/* Serve on ADDR on LOOP and start the map sampler (every SAMPLE_S s); makes O the active one
  * for the np_ops_* reporting functions.  0 or -errno (logged). */
-int np_ops_start(struct np_ops *o, struct np_loop *loop, const char *addr);
+int np_ops_start(struct np_ops *o, struct np_loop *loop, const char *addr, uint32_t sample_s);
 void np_ops_free(struct np_ops *o);
 
 /* Observer for np_flowlog_opts.observe (CTX: struct np_ops). */

@@ -105,6 +105,26 @@ static bool is_loopback(const struct sockaddr *sa)
 	return false;
 }
 
+/* A client connecting from the very address it connected to is on this
+ * host (netpolctl on a node whose agent listens on the node's address). */
+static bool same_host(struct MHD_Connection *conn, const struct sockaddr *peer)
+{
+	const union MHD_ConnectionInfo *ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+	struct sockaddr_storage me;
+	socklen_t len = sizeof(me);
+
+	if (!ci || !peer || getsockname(ci->connect_fd, (struct sockaddr *)&me, &len) < 0 ||
+	    me.ss_family != peer->sa_family)
+		return false;
+	if (peer->sa_family == AF_INET)
+		return ((struct sockaddr_in *)&me)->sin_addr.s_addr ==
+		       ((const struct sockaddr_in *)peer)->sin_addr.s_addr;
+	if (peer->sa_family == AF_INET6)
+		return memcmp(&((struct sockaddr_in6 *)&me)->sin6_addr,
+			      &((const struct sockaddr_in6 *)peer)->sin6_addr, sizeof(struct in6_addr)) == 0;
+	return false;
+}
+
 static enum MHD_Result reply(struct MHD_Connection *conn, int status, const char *type,
 			     const char *body, size_t len)
 {
@@ -142,7 +162,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 		return reply(conn, MHD_HTTP_METHOD_NOT_ALLOWED, type, msg, sizeof(msg) - 1);
 	}
 	ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
-	req.local_peer = ci && is_loopback(ci->client_addr);
+	req.local_peer = ci && (is_loopback(ci->client_addr) || same_host(conn, ci->client_addr));
 	for (size_t i = 0; i < h->n_routes; i++) {
 		if (strcmp(h->routes[i].path, url) != 0)
 			continue;

@@ -32,7 +32,7 @@ struct MHD_Connection;
 
 struct np_http_req {
 	const char *path;
-	bool local_peer; /* the client connected from a loopback address */
+	bool local_peer; /* the client is on this host: loopback, or our own address */
 	struct MHD_Connection *conn;
 };
 
@@ -54,7 +54,7 @@ struct np_httpd {
 		const char *path;
 		np_http_handler fn;
 		void *ctx;
-		bool local_only; /* 403 for clients that are not on loopback */
+		bool local_only; /* 403 for clients that are not on this host */
 	} routes[NP_HTTPD_MAX_ROUTES];
 	size_t n_routes;
 	unsigned long long requests;
