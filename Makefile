@@ -23,13 +23,13 @@ endif
 
 DEB_PACKAGES := make gcc clang llvm bpftool libbpf-dev libelf-dev zlib1g-dev \
 	libcurl4-openssl-dev libjansson-dev libyaml-dev libcmocka-dev iproute2 \
-	pkg-config linux-libc-dev jq procps \
+	pkg-config linux-libc-dev jq procps python3 openssl curl \
 	qemu-system-x86 busybox-static cpio kmod
 
 CFLAGS_COMMON := -std=gnu11 -O2 -g -Wall -Wextra -Werror -Iinclude -Iuser -I$(BUILD)
 CFLAGS   ?=
 override CFLAGS += $(CFLAGS_COMMON)
-LDLIBS   := -lbpf -lelf -lz -ljansson -lyaml
+LDLIBS   := -lbpf -lelf -lz -ljansson -lyaml -lcurl
 BPF_CFLAGS := -g -O2 -target bpf -D__TARGET_ARCH_$(ARCH) -D__BPF__ \
 	-Wall -Wextra -Werror -Wno-unused-parameter -I$(BUILD) -Iinclude -Ibpf
 

@@ -37,6 +37,7 @@
 #include "attach.h"
 #include "compile.h"
 #include "evloop.h"
+#include "kubesync.h"
 #include "loader.h"
 #include "log.h"
 #include "mapsize.h"
@@ -93,6 +94,12 @@ struct agent {
 	struct watch *watches;
 	size_t n_watches, cap_watches;
 	bool reload_pending, missing_paths;
+
+	/* Kubernetes API sync (kubesync.c) */
+	bool use_kube;
+	const char *kubeconfig, *node_name;
+	struct np_kube_sync kube;
+	bool kube_running;
 };
 
 struct iface_plan {
@@ -107,6 +114,7 @@ static void usage(FILE *f)
 {
 	fprintf(f,
 		"usage: netpol-agent --objects PATH [--objects PATH ...] [--node-ip IP ...]\n"
+		"       netpol-agent --kubernetes [--kubeconfig PATH] [--node-name NAME] [--objects PATH ...]\n"
 		"                    [--pin-path DIR] [--default-enforcement strict|standard]\n"
 		"                    [--audit] [--log-level LEVEL] [--log-format FORMAT]\n"
 		"                    [--map-size NAME=N ...]\n"
@@ -119,6 +127,15 @@ static void usage(FILE *f)
 		"\n"
 		"  --objects PATH      Namespaces, Pods and NetworkPolicies: a YAML/JSON file or a\n"
 		"                      directory of them (repeatable)            env NETPOL_OBJECTS (a:b:c)\n"
+		"  --kubernetes        follow Namespaces, Pods and NetworkPolicies through the\n"
+		"                      Kubernetes API (list+watch; in-cluster service account\n"
+		"                      unless --kubeconfig); with --objects too, an API object\n"
+		"                      replaces a file object of the same kind/namespace/name\n"
+		"                                                                env NETPOL_KUBERNETES=1\n"
+		"  --kubeconfig PATH   reach the API with this kubeconfig's current context\n"
+		"                      (implies --kubernetes)                    env KUBECONFIG\n"
+		"  --node-name NAME    this node: only pods with spec.nodeName NAME are enforced\n"
+		"                      on (pods of other nodes are peers only)   env NODE_NAME\n"
 		"  --node-ip IP        an address of this node, always allowed both ways (kubelet\n"
 		"                      probes); repeatable                       env NETPOL_NODE_IPS (a,b)\n"
 		"  --pin-path DIR      where maps, programs and the record of what was attached are\n"
@@ -267,6 +284,9 @@ static int parse_args(struct agent *a, int argc, char **argv)
 		{ "default-enforcement", required_argument, NULL, 'E' },
 		{ "uninstall", no_argument, NULL, 'U' },
 		{ "no-watch", no_argument, NULL, 'W' },
+		{ "kubernetes", no_argument, NULL, 'K' },
+		{ "kubeconfig", required_argument, NULL, 'C' },
+		{ "node-name", required_argument, NULL, 'N' },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
 	};
@@ -311,6 +331,16 @@ static int parse_args(struct agent *a, int argc, char **argv)
 			break;
 		case 'W':
 			no_watch = true;
+			break;
+		case 'K':
+			a->use_kube = true;
+			break;
+		case 'C':
+			a->use_kube = true;
+			a->kubeconfig = optarg;
+			break;
+		case 'N':
+			a->node_name = optarg;
 			break;
 		case 'h':
 			usage(stdout);
@@ -372,7 +402,13 @@ static int parse_args(struct agent *a, int argc, char **argv)
 	if (!audit && env_true("NETPOL_AUDIT"))
 		audit = true;
 	a->lopts.audit_all = audit;
-	if (a->n_paths == 0) {
+	if (!a->use_kube && env_true("NETPOL_KUBERNETES"))
+		a->use_kube = true;
+	if (a->use_kube && !a->kubeconfig && (env = getenv("KUBECONFIG")) && *env)
+		a->kubeconfig = env;
+	if (!a->node_name && (env = getenv("NODE_NAME")) && *env)
+		a->node_name = env;
+	if (a->n_paths == 0 && !a->use_kube) {
 		np_err("no objects given: use --objects PATH (a file or directory of Namespaces, Pods and NetworkPolicies) or NETPOL_OBJECTS");
 		ret = -EINVAL;
 	}
@@ -393,6 +429,14 @@ static int load_objects(struct agent *a, struct np_objects *objs)
 		if (ret)
 			np_err("%s", err.msg);
 	}
+	if (!ret && a->kube_running) {
+		struct np_objects files = *objs;
+
+		ret = np_kube_sync_objects(&a->kube, &files, objs);
+		np_objects_free(&files);
+		if (ret)
+			memset(objs, 0, sizeof(*objs));
+	}
 	if (ret)
 		np_objects_free(objs);
 	return ret;
@@ -408,7 +452,8 @@ static const char *pod_label(const struct np_compiled_ep *ep, char *buf, size_t 
 }
 
 /* Which local interface serves each pod address: the np_ifaces contents. */
-static int plan_ifaces(const struct np_compiled *c, struct iface_plan *plan)
+static int plan_ifaces(const struct agent *a, const struct np_compiled *c,
+		       struct iface_plan *plan)
 {
 	int defaults[MAX_DEFAULT_OIFS];
 	size_t n_defaults = 0;
@@ -430,6 +475,12 @@ static int plan_ifaces(const struct np_compiled *c, struct iface_plan *plan)
 
 		np_addr_str(&ep->addr, addr, sizeof(addr));
 		pod_label(ep, pod, sizeof(pod));
+		if (a->node_name && ep->pod && ep->pod->node_name &&
+		    strcmp(ep->pod->node_name, a->node_name) != 0) {
+			np_dbg("pod %s (%s): on node %s; not local", pod, addr,
+			       ep->pod->node_name);
+			continue;
+		}
 		r = np_route_oif(&ep->addr, &ifindex);
 		if (r) {
 			np_dbg("pod %s (%s): no unicast route (%s); not local", pod,
@@ -665,7 +716,7 @@ static int apply(struct agent *a, const struct np_compiled *compiled,
 	int ret;
 
 	memset(stats, 0, sizeof(*stats));
-	ret = plan_ifaces(compiled, plan);
+	ret = plan_ifaces(a, compiled, plan);
 	if (!ret && a->strict)
 		ret = plan_strict_extra(plan);
 	if (ret)
@@ -683,7 +734,7 @@ cleanup:
 	return ret;
 }
 
-static void reload(struct agent *a, const char *why)
+static int reload(struct agent *a, const char *why)
 {
 	struct np_objects objs;
 	struct np_compiled compiled;
@@ -730,6 +781,12 @@ cleanup:
 		np_compiled_free(&compiled);
 	if (have_objs)
 		np_objects_free(&objs);
+	return ret;
+}
+
+static int kube_apply(void *ctx, const char *why)
+{
+	return reload(ctx, why);
 }
 
 static double mono_ms(void)
@@ -1174,6 +1231,20 @@ int main(int argc, char **argv)
 		}
 		setup_watches(&a);
 	}
+	if (a.use_kube) {
+		/* Until the initial lists are in, whatever a previous instance
+		 * pinned stays in force. */
+		if (np_kube_sync_start(&a.kube, &a.loop, a.kubeconfig, kube_apply, &a)) {
+			ret = EXIT_BAD_INPUT;
+			goto cleanup;
+		}
+		a.kube_running = true;
+		r = np_kube_sync_wait(&a.kube, a.sigfd);
+		if (r) {
+			ret = r > 0 ? 0 : EXIT_FAILURE_RUNTIME;
+			goto cleanup;
+		}
+	}
 	if (load_objects(&a, &a.objs)) {
 		ret = EXIT_BAD_INPUT;
 		goto cleanup;
@@ -1181,6 +1252,8 @@ int main(int argc, char **argv)
 	ret = start(&a, &plan, &failed);
 	if (ret)
 		goto cleanup;
+	if (a.kube_running)
+		np_kube_sync_started(&a.kube);
 	/* Flow events are only logged at debug level; nobody reads them
 	 * otherwise (the programs drop them when the ring is full). */
 	if (a.lopts.emit_events && np_log_get_level() >= NP_LOG_DEBUG) {
@@ -1198,6 +1271,8 @@ int main(int argc, char **argv)
 	np_info("stopped; enforcement stays in place (filters on %zu interfaces, maps pinned under %s); remove it with: netpol-agent --uninstall --pin-path %s",
 		a.n_atts, a.pin.root, a.pin.root);
 cleanup:
+	if (a.kube_running)
+		np_kube_sync_stop(&a.kube);
 	plan_free(&plan);
 	ring_buffer__free(a.rb);
 	if (a.sync_ready)

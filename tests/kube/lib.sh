@@ -1,0 +1,83 @@
+# shellcheck shell=bash
+# Helpers for the Kubernetes API tests: a throwaway CA and server
+# certificate (openssl), a kubeconfig with a tokenFile, the fake API server
+# (fake_apiserver.py) and its control port.  Callers set KUBE_DIR (a private
+# temporary directory), KUBE_NETNS (the namespace the server runs in, or
+# empty for the current one), KUBE_PORT and KUBE_CTL_PORT.
+
+KUBE_HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+FAKE_PID=
+
+kube_in_ns() {
+	if [ -n "${KUBE_NETNS:-}" ]; then ip netns exec "$KUBE_NETNS" "$@"; else "$@"; fi
+}
+
+# kube_certs: $KUBE_DIR/ca.crt, server.crt/key for 127.0.0.1 (and localhost).
+kube_certs() {
+	openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj "/CN=netpol-test-ca" \
+		-keyout "$KUBE_DIR/ca.key" -out "$KUBE_DIR/ca.crt" 2>/dev/null || return 1
+	openssl req -newkey rsa:2048 -nodes -subj "/CN=127.0.0.1" \
+		-keyout "$KUBE_DIR/server.key" -out "$KUBE_DIR/server.csr" 2>/dev/null || return 1
+	printf 'subjectAltName=IP:127.0.0.1,DNS:localhost\n' >"$KUBE_DIR/san.ext"
+	openssl x509 -req -in "$KUBE_DIR/server.csr" -CA "$KUBE_DIR/ca.crt" \
+		-CAkey "$KUBE_DIR/ca.key" -CAcreateserial -days 2 -extfile "$KUBE_DIR/san.ext" \
+		-out "$KUBE_DIR/server.crt" 2>/dev/null
+}
+
+# kube_config TOKEN: $KUBE_DIR/kubeconfig (CA as a file path, token in a file).
+kube_config() {
+	printf '%s\n' "$1" >"$KUBE_DIR/token"
+	cat >"$KUBE_DIR/kubeconfig" <<YAML
+apiVersion: v1
+kind: Config
+current-context: test
+clusters:
+- name: fake
+  cluster:
+    server: https://127.0.0.1:$KUBE_PORT
+    certificate-authority: ca.crt
+contexts:
+- name: test
+  context:
+    cluster: fake
+    user: agent
+users:
+- name: agent
+  user:
+    tokenFile: token
+YAML
+}
+
+# kube_start TOKEN: start the fake API server; wait until it answers.
+kube_start() {
+	local i
+	kube_in_ns python3 "$KUBE_HERE/fake_apiserver.py" --port "$KUBE_PORT" \
+		--control-port "$KUBE_CTL_PORT" --cert "$KUBE_DIR/server.crt" \
+		--key "$KUBE_DIR/server.key" --token "$1" >"$KUBE_DIR/fake-api.log" 2>&1 &
+	FAKE_PID=$!
+	for ((i = 0; i < 100; i++)); do
+		kube_ctl_get >/dev/null 2>&1 && return 0
+		sleep 0.1
+	done
+	echo "the fake API server did not start:" >&2
+	cat "$KUBE_DIR/fake-api.log" >&2
+	return 1
+}
+
+kube_stop() {
+	[ -n "$FAKE_PID" ] && kill "$FAKE_PID" 2>/dev/null && wait "$FAKE_PID" 2>/dev/null
+	FAKE_PID=
+}
+
+# kube_ctl PATH [JSON]: POST to the control port; prints the answer.
+kube_ctl() {
+	kube_in_ns curl -sS --fail -X POST --data-binary "${2:-{\}}" \
+		"http://127.0.0.1:$KUBE_CTL_PORT$1"
+}
+kube_ctl_get() { kube_in_ns curl -sS --fail "http://127.0.0.1:$KUBE_CTL_PORT/stats"; }
+# kube_apply: a JSON object (or {"kind":"List","items":[...]}) on stdin.
+kube_apply() { kube_ctl /apply "$(cat)" >/dev/null; }
+kube_delete() { # KIND NAMESPACE NAME
+	kube_ctl /delete "{\"kind\":\"$1\",\"namespace\":\"$2\",\"name\":\"$3\"}" >/dev/null
+}
+kube_set() { kube_ctl /set "$1" >/dev/null; }
