@@ -275,6 +275,9 @@ static size_t on_data(char *p, size_t size, size_t nmemb, void *ud)
 		ret = append_body(r, p, n, r->state == R_LIST && status == 200 ?
 				  MAX_LIST_BODY : MAX_ERROR_BODY);
 	else {
+		/* The watch is established: the next failure starts the
+		 * backoff from the beginning again. */
+		r->failures = 0;
 		g_chunk_ms = np_now_ms();
 		ret = np_kstream_feed(&r->stream, p, n, on_watch_event, r);
 		if (ret == -EBADMSG || ret == -EMSGSIZE) {
