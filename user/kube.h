@@ -135,8 +135,9 @@ size_t np_kubecache_count(const struct np_kubecache *c, enum np_kind kind);
  * claimed by several live pods goes to one only: a pod that is not
  * terminating beats a terminating one, then the most recently created one
  * wins (then the larger namespace/name, so the result is deterministic);
- * the losers keep their other addresses.  hostNetwork pods share the
- * node's address legitimately and are exempt.
+ * the losers keep their other addresses.  An API pod beats a file pod
+ * with the same address.  hostNetwork pods share the node's address
+ * legitimately and are exempt.
  */
 int np_kubecache_snapshot(const struct np_kubecache *c,
 			  const struct np_objects *files,
