@@ -32,6 +32,7 @@ struct np_kube_sync {
 	uint64_t first_arrival_ms; /* of the oldest change not applied yet */
 	uint64_t applied_gen;
 	double last_latency_ms; /* arrival -> maps updated, last change */
+	double snapshot_ms;     /* building the object set, last reload */
 };
 
 /* Read the configuration (KUBECONFIG NULL: in-cluster) and start listing.

@@ -20,7 +20,8 @@ A plain-HTTP control port on loopback drives it from test scripts:
   POST /compact  forget history: every open watch gets ERROR 410 (or is cut,
                  gone_mode http) and resuming from an old resourceVersion fails
   POST /drop     cut every open watch connection (no terminating chunk)
-  POST /generate {"namespaces", "pods", "policies", "node"} a synthetic cluster
+  POST /generate {"namespaces", "pods", "policies", "node", "ns0_pods"}
+                 a synthetic cluster
   GET  /stats    requests, lists, watches, open watches, bytes, events sent
 """
 import argparse
@@ -307,8 +308,9 @@ def generate(spec):
     for i in range(n_ns):
         STATE.apply({"apiVersion": "v1", "kind": "Namespace",
                      "metadata": {"name": "ns-%d" % i, "labels": {"team": "t%d" % (i % 10)}}})
+    ns0_pods = spec.get("ns0_pods", 0)   # the first ns0_pods pods all go to ns-0
     for i in range(n_pods):
-        ns = "ns-%d" % (i % n_ns)
+        ns = "ns-0" if i < ns0_pods else "ns-%d" % (i % n_ns)
         ip = "10.%d.%d.%d" % (64 + (i >> 16) % 64, (i >> 8) & 255, i & 255)
         STATE.apply({"apiVersion": "v1", "kind": "Pod",
                      "metadata": {"name": "pod-%d" % i, "namespace": ns,

@@ -51,11 +51,18 @@ YAML
 # kube_start TOKEN: start the fake API server; wait until it answers.
 kube_start() {
 	local i
-	kube_in_ns python3 "$KUBE_HERE/fake_apiserver.py" --port "$KUBE_PORT" \
-		--control-port "$KUBE_CTL_PORT" --cert "$KUBE_DIR/server.crt" \
-		--key "$KUBE_DIR/server.key" --token "$1" >"$KUBE_DIR/fake-api.log" 2>&1 &
+	local args=("$KUBE_HERE/fake_apiserver.py" --port "$KUBE_PORT"
+		--control-port "$KUBE_CTL_PORT" --cert "$KUBE_DIR/server.crt"
+		--key "$KUBE_DIR/server.key" --token "$1")
+	# Not through a shell function: $! must be the server itself.
+	if [ -n "${KUBE_NETNS:-}" ]; then
+		ip netns exec "$KUBE_NETNS" python3 "${args[@]}" >"$KUBE_DIR/fake-api.log" 2>&1 &
+	else
+		python3 "${args[@]}" >"$KUBE_DIR/fake-api.log" 2>&1 &
+	fi
 	FAKE_PID=$!
 	for ((i = 0; i < 100; i++)); do
+		alive "$FAKE_PID" || break
 		kube_ctl_get >/dev/null 2>&1 && return 0
 		sleep 0.1
 	done
