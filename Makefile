@@ -29,7 +29,7 @@ DEB_PACKAGES := make gcc clang llvm bpftool libbpf-dev libelf-dev zlib1g-dev \
 CFLAGS_COMMON := -std=gnu11 -O2 -g -Wall -Wextra -Werror -Iinclude -Iuser -I$(BUILD)
 CFLAGS   ?=
 override CFLAGS += $(CFLAGS_COMMON)
-LDLIBS   := -lbpf -lelf -lz -ljansson -lyaml -lcurl
+LDLIBS   := -lbpf -lelf -lz -ljansson -lyaml -lcurl -lpthread
 BPF_CFLAGS := -g -O2 -target bpf -D__TARGET_ARCH_$(ARCH) -D__BPF__ \
 	-Wall -Wextra -Werror -Wno-unused-parameter -I$(BUILD) -Iinclude -Ibpf
 
@@ -53,7 +53,7 @@ TOOLS_SRCS := $(wildcard tools/*.c) $(wildcard tests/bpf/*.c)
 TOOL_BINS := $(patsubst tools/%.c,$(BUILD)/%,$(wildcard tools/*.c)) \
 	$(patsubst tests/bpf/%.c,$(BUILD)/tests/%,$(wildcard tests/bpf/*.c))
 
-.PHONY: all deps test test-all test-unit test-asan test-bpf test-cli test-conformance test-e2e test-kube test-kernels bench demo clean
+.PHONY: all deps test test-all test-unit test-asan test-bpf test-cli test-conformance test-e2e test-flows test-kube test-kernels bench demo clean
 .DELETE_ON_ERROR:
 
 all: $(BUILD)/netpol-agent $(BUILD)/netpolctl $(BPF_OBJS) $(TOOL_BINS)
@@ -123,7 +123,7 @@ test:
 	$(Q)tools/ensure-deps.sh $(DEB_PACKAGES)
 	$(Q)$(MAKE) --no-print-directory test-all
 
-test-all: test-unit test-asan test-bpf test-cli test-conformance test-e2e test-kube
+test-all: test-unit test-asan test-bpf test-cli test-conformance test-e2e test-flows test-kube
 	@echo "all test tiers passed"
 
 test-unit: $(UNIT_BINS)
@@ -143,6 +143,9 @@ test-conformance: all
 
 test-e2e: all
 	$(Q)tests/e2e/run.sh $(BUILD)
+
+test-flows: all
+	$(Q)tests/flows/run.sh $(BUILD)
 
 # The Kubernetes API sync against the fake API server (python3, openssl, curl).
 test-kube: all
