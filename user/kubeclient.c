@@ -29,6 +29,7 @@
  */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <malloc.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -311,6 +312,11 @@ static void list_page_done(struct res *r)
 	int ret = 0;
 
 	doc = json_loadb(r->body ? r->body : "", r->body_len, 0, &jerr);
+	/* A list from the watch cache is the whole resource at once (tens of
+	 * MB for 10,000 pods): do not keep its buffer around. */
+	free(r->body);
+	r->body = NULL;
+	r->body_len = r->body_cap = 0;
 	items = json_object_get(doc, "items");
 	if (!doc || (items && !json_is_array(items))) {
 		char what[300];
@@ -354,6 +360,9 @@ static void list_page_done(struct res *r)
 	set_str(&r->cont, NULL);
 	np_kubecache_replace(&k->cache, &r->staging, r->kind);
 	np_kubecache_clear(&r->staging, r->kind);
+	/* Give the parse's transient memory (the JSON tree of a whole list)
+	 * back to the system rather than keeping it as the agent's RSS. */
+	malloc_trim(0);
 	np_info("API %s: listed %zu at resourceVersion %s%s", res_name[r->kind],
 		np_kubecache_count(&k->cache, r->kind), r->rv ? r->rv : "?",
 		r->consistent ? " (consistent list)" : " (from the API server's cache)");
