@@ -19,6 +19,7 @@
 # split and batched chunks; a token rotation (401); the API server down with
 # the last state kept in force.
 # Output: "ok - ..." / "not ok - ..." per check, then "kube: N passed, M failed".
+# KUBE_TEST_KEEP=1 keeps the logs (agent, fake API server) for inspection.
 # shellcheck disable=SC2317 # functions run through check/trap
 set -u
 
@@ -59,7 +60,11 @@ cleanup() {
 	[ -e "/run/netns/$NODE_NS" ] &&
 		nsenter --net="/run/netns/$NODE_NS" "$AGENT" --uninstall --pin-path "$PIN" >/dev/null 2>&1
 	net_cleanup
-	[ -n "$TMP" ] && rm -rf "$TMP"
+	if [ -n "$TMP" ] && [ -n "${KUBE_TEST_KEEP:-}" ]; then
+		echo "# logs kept in $TMP"
+	elif [ -n "$TMP" ]; then
+		rm -rf "$TMP"
+	fi
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
