@@ -106,6 +106,11 @@ latency() {
 		python3 -c 'import json,sys; o=json.load(open(sys.argv[1])); o["metadata"]["labels"]["version"]="v3"; print(json.dumps(o))' "$TMP/pod.json" | kube_apply
 		wait_for_count "$log" 'API change applied' $((n + 2)) 600
 		B1=$(kube_ctl_get | stat_of bytes)
+		# a status-only update (the kubelet's usual): no recompile
+		n=$(applied_count "$log")
+		python3 -c 'import json,sys; o=json.load(open(sys.argv[1])); o["metadata"]["labels"]["version"]="v3"; o["status"]["conditions"][1]["status"]="False"; print(json.dumps(o))' "$TMP/pod.json" | kube_apply
+		sleep 1
+		STATUS_APPLIES=$(($(applied_count "$log") - n))
 		POD_BYTES=$((B1 - B0))
 		POD_JSON_BYTES=$(wc -c <"$TMP/pod.json")
 		# the same objects from files, for comparison (no API client)
@@ -152,4 +157,5 @@ printf '  %-62s %s MiB (peak %s MiB)\n' "same objects from files, no API client"
 printf '  %-62s %s MiB (peak %s MiB)\n' "agent RSS, empty cluster" "$((RSS0 / 1024))" "$((HWM0 / 1024))"
 printf '  %-62s %s requests, %s watch connections open\n' "API load at start (3 lists from the watch cache + 3 watches)" "$req" "$wat"
 printf '  %-62s %s bytes (object JSON %s bytes)\n' "bytes received per pod change (realistic pod, managedFields)" "$POD_BYTES" "$POD_JSON_BYTES"
+printf '  %-62s %s\n' "recompiles caused by a pod status-only update (conditions)" "$STATUS_APPLIES"
 echo "  empty-cluster agent: $(echo "$S" | stat_of requests) requests to the API in its lifetime"

@@ -101,6 +101,7 @@ struct np_kentry {
 	char *created;          /* metadata.creationTimestamp (RFC 3339) */
 	bool terminating;       /* metadata.deletionTimestamp set */
 	bool finished;          /* status.phase Succeeded or Failed */
+	uint64_t digest;        /* of the fields above as the API sent them */
 };
 
 struct np_kubecache {
@@ -114,6 +115,9 @@ void np_kubecache_free(struct np_kubecache *c);
 /* Added or modified: parse OBJ (API JSON) and replace the entry.  An
  * object that does not validate is logged and treated as absent (the old
  * entry is removed) so a bad object never keeps stale rules alive.
+ * An update that leaves every field the agent uses as it was (a pod's
+ * conditions or container statuses, a policy's annotations) is not a
+ * change: nothing is recompiled for it.
  * 1 when the cache changed, 0 when not, -ENOMEM. */
 int np_kubecache_upsert(struct np_kubecache *c, enum np_kind kind,
 			const json_t *obj);

@@ -112,9 +112,56 @@ static void put_entry(struct np_kubecache *c, enum np_kind kind, const char *key
 	*ret = np_hashmap_put(&c->map[kind], key, &e);
 }
 
+/* The parts of OBJ the agent uses, as one canonical JSON text, hashed.
+ * Unknown fields inside a policy's spec are included (they make it
+ * invalid).  0 when it cannot be computed (then it never matches). */
+static uint64_t object_digest(enum np_kind kind, const json_t *obj)
+{
+	json_t *meta = json_object_get(obj, "metadata");
+	json_t *spec = json_object_get(obj, "spec");
+	json_t *status = json_object_get(obj, "status");
+	json_t *ann = json_object_get(meta, "annotations");
+	json_t *sub = json_object(), *ports = json_array();
+	uint64_t h = 0;
+	size_t i;
+	json_t *ctr;
+	char *text;
+
+	if (!sub || !ports)
+		goto cleanup;
+	json_object_set(sub, "l", json_object_get(meta, "labels"));
+	if (kind == NP_KIND_POLICY) {
+		json_object_set(sub, "s", spec);
+		json_object_set(sub, "a", json_object_get(ann, NP_AUDIT_ANNOTATION));
+	} else if (kind == NP_KIND_POD) {
+		json_object_set(sub, "n", json_object_get(spec, "nodeName"));
+		json_object_set(sub, "h", json_object_get(spec, "hostNetwork"));
+		json_array_foreach(json_object_get(spec, "containers"), i, ctr)
+			json_array_append(ports, json_object_get(ctr, "ports"));
+		json_object_set(sub, "p", ports);
+		json_object_set(sub, "i", json_object_get(status, "podIP"));
+		json_object_set(sub, "I", json_object_get(status, "podIPs"));
+		json_object_set(sub, "f", json_object_get(status, "phase"));
+		json_object_set(sub, "c", json_object_get(meta, "creationTimestamp"));
+		json_object_set_new(sub, "d", json_boolean(json_object_get(meta, "deletionTimestamp") &&
+							   !json_is_null(json_object_get(meta, "deletionTimestamp"))));
+	}
+	text = json_dumps(sub, JSON_COMPACT | JSON_SORT_KEYS | JSON_ENCODE_ANY);
+	if (text) {
+		h = np_hash_bytes(text, strlen(text)) | 1;
+		free(text);
+	}
+cleanup:
+	json_decref(ports);
+	json_decref(sub);
+	return h;
+}
+
 int np_kubecache_upsert(struct np_kubecache *c, enum np_kind kind,
 			const json_t *obj)
 {
+	struct np_kentry **old;
+	uint64_t digest;
 	const json_t *meta = json_object_get(obj, "metadata");
 	const char *created, *phase;
 	struct np_kentry *e = NULL;
@@ -126,9 +173,14 @@ int np_kubecache_upsert(struct np_kubecache *c, enum np_kind kind,
 		np_warn("API: a %s without metadata.name; ignored", kind_name[kind]);
 		return 0;
 	}
+	digest = object_digest(kind, obj);
+	old = np_hashmap_get(&c->map[kind], key);
+	if (old && digest && (*old)->digest == digest)
+		return 0; /* nothing the agent uses changed */
 	e = calloc(1, sizeof(*e));
 	if (!e)
 		return -ENOMEM;
+	e->digest = digest;
 	ret = np_objects_load_json(&e->obj, "API", obj, kind_name[kind],
 				   kind_api[kind], &err);
 	if (ret == -ENOMEM)

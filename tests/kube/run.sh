@@ -204,6 +204,13 @@ check "no filters on far-0 (spec.nodeName is another node)" no_filters_on np-far
 check "no policy: cli-0 -> web-0 allowed" web_ok cli
 check "no policy: oth-0 -> web-0 allowed" web_ok oth
 
+# ---- updates that change nothing the agent uses ----
+n=$(count 'API change applied')
+pod_json back cli-0 10.245.1.2 client |
+	sed 's/"status":{/"status":{"conditions":[{"type":"Ready","status":"False"}],/' | kube_apply
+sleep 1
+check "a pod's status-only update (conditions) recompiles nothing" [ "$(count 'API change applied')" -eq "$n" ]
+
 # ---- create, modify, delete ----
 pol_json allow-client client | kube_apply
 check "policy created: cli-0 (app=client) -> web-0 allowed" eventually web_ok cli

@@ -234,6 +234,52 @@ static void test_replace_after_relist(void **state)
 	np_kubecache_free(&c);
 }
 
+/* Updates that change nothing the agent uses are not changes: the
+ * kubelet's status updates must not recompile anything. */
+static void test_irrelevant_updates(void **state)
+{
+	struct np_kubecache c;
+	json_t *p = pod("a", "web", "10.1.0.9", "web", "Running", "2026-11-01T00:00:00Z", false, false);
+	json_t *pol = json_pack("{s:s,s:s,s:{s:s,s:s,s:{s:s}},s:{s:{}}}", "apiVersion", "networking.k8s.io/v1",
+				"kind", "NetworkPolicy", "metadata", "name", "p", "namespace", "a",
+				"annotations", "note", "v1", "spec", "podSelector");
+	uint64_t gen;
+
+	(void)state;
+	assert_int_equal(np_kubecache_init(&c), 0);
+	assert_int_equal(np_kubecache_upsert(&c, NP_KIND_POD, p), 1);
+	assert_int_equal(np_kubecache_upsert(&c, NP_KIND_POLICY, pol), 1);
+	gen = c.generation;
+	/* conditions, container statuses, resourceVersion: not a change */
+	json_object_set_new(json_object_get(p, "status"), "conditions",
+			    json_pack("[{s:s,s:s}]", "type", "Ready", "status", "False"));
+	json_object_set_new(json_object_get(p, "metadata"), "resourceVersion", json_string("77"));
+	assert_int_equal(np_kubecache_upsert(&c, NP_KIND_POD, p), 0);
+	/* another annotation on the policy: not a change */
+	json_object_set_new(json_object_get(json_object_get(pol, "metadata"), "annotations"),
+			    "note", json_string("v2"));
+	assert_int_equal(np_kubecache_upsert(&c, NP_KIND_POLICY, pol), 0);
+	assert_int_equal(c.generation, gen);
+	/* a label, the address, the phase, a port, the audit annotation: changes */
+	json_object_set_new(json_object_get(json_object_get(p, "metadata"), "labels"), "v", json_string("2"));
+	assert_int_equal(np_kubecache_upsert(&c, NP_KIND_POD, p), 1);
+	json_object_set_new(json_object_get(p, "status"), "podIP", json_string("10.1.0.10"));
+	json_object_set_new(json_object_get(p, "status"), "podIPs", json_pack("[{s:s}]", "ip", "10.1.0.10"));
+	assert_int_equal(np_kubecache_upsert(&c, NP_KIND_POD, p), 1);
+	json_object_set_new(json_object_get(p, "status"), "phase", json_string("Succeeded"));
+	assert_int_equal(np_kubecache_upsert(&c, NP_KIND_POD, p), 1);
+	json_object_set_new(json_object_get(p, "spec"), "containers",
+			    json_pack("[{s:s,s:[{s:i}]}]", "name", "c", "ports", "containerPort", 80));
+	assert_int_equal(np_kubecache_upsert(&c, NP_KIND_POD, p), 1);
+	json_object_set_new(json_object_get(json_object_get(pol, "metadata"), "annotations"),
+			    NP_AUDIT_ANNOTATION, json_string("true"));
+	assert_int_equal(np_kubecache_upsert(&c, NP_KIND_POLICY, pol), 1);
+	assert_true(c.generation > gen);
+	json_decref(p);
+	json_decref(pol);
+	np_kubecache_free(&c);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -243,6 +289,7 @@ int main(void)
 		cmocka_unit_test(test_invalid_object_drops_old),
 		cmocka_unit_test(test_files_and_api),
 		cmocka_unit_test(test_replace_after_relist),
+		cmocka_unit_test(test_irrelevant_updates),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
