@@ -75,9 +75,14 @@ class State:
             if namespaced:
                 md.setdefault("namespace", "default")
             md["resourceVersion"] = str(self.rv)
+            k = self.key(obj, namespaced)
+            prev = self.objects[path].get(k)
+            if prev is not None:
+                # an update keeps the object's identity, as the real one does
+                for f in ("uid", "creationTimestamp"):
+                    md[f] = prev["metadata"][f]
             md.setdefault("uid", "uid-%d" % self.rv)
             md.setdefault("creationTimestamp", time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()))
-            k = self.key(obj, namespaced)
             typ = "MODIFIED" if k in self.objects[path] else "ADDED"
             self.objects[path][k] = obj
             self.history[path].append((self.rv, typ, obj))
