@@ -347,6 +347,16 @@ static void list_page_done(struct res *r)
 		start_request(r); /* the next page */
 		return;
 	}
+	if (ret >= 0 && (!rv || !*rv)) {
+		/* Without it there is nothing to watch from: listing again at
+		 * once would hammer the server. */
+		json_decref(doc);
+		np_kubecache_clear(&r->staging, r->kind);
+		set_str(&r->cont, NULL);
+		r->need_list = true;
+		backoff(r, "the list response has no metadata.resourceVersion");
+		return;
+	}
 	if (ret >= 0)
 		ret = set_str(&r->rv, rv);
 	json_decref(doc);
