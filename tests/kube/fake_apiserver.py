@@ -22,7 +22,8 @@ A plain-HTTP control port on loopback drives it from test scripts:
   POST /drop     cut every open watch connection (no terminating chunk)
   POST /generate {"namespaces", "pods", "policies", "node", "ns0_pods"}
                  a synthetic cluster
-  GET  /stats    requests, lists, watches, open watches, bytes, events sent
+  GET  /stats    requests, lists, watches, open watches, bytes, events sent,
+                 the resourceVersion each kind's last watch asked for
 """
 import argparse
 import json
@@ -58,7 +59,8 @@ class State:
         self.continues = {}          # continue token -> (list rv, remaining items)
         self.next_continue = 0
         self.stats = {"requests": 0, "lists": 0, "list_pages": 0, "watches": 0,
-                      "open_watches": 0, "bytes": 0, "events": 0, "unauthorized": 0}
+                      "open_watches": 0, "bytes": 0, "events": 0, "unauthorized": 0,
+                      "last_watch_rv": {}}
 
     @staticmethod
     def key(obj, namespaced):
@@ -222,6 +224,7 @@ class ApiHandler(BaseHTTPRequestHandler):
         timeout = int(q.get("timeoutSeconds") or 1800)
         with STATE.lock:
             STATE.stats["watches"] += 1
+            STATE.stats["last_watch_rv"][KINDS[path][0]] = rv
             cap = STATE.opts["watch_timeout_cap"]
             if cap:
                 timeout = min(timeout, cap)

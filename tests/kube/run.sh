@@ -211,6 +211,14 @@ pod_json back cli-0 10.245.1.2 client |
 sleep 1
 check "a pod's status-only update (conditions) recompiles nothing" [ "$(count 'API change applied')" -eq "$n" ]
 
+# ---- bookmarks: a watch resumes from the last bookmark ----
+rv=$(ns_json other none | kube_ctl /apply "$(cat)" | python3 -c 'import json,sys; print(json.load(sys.stdin)["resourceVersion"])')
+sleep 1   # > 3 bookmark intervals: the pods watch saw a bookmark at >= rv
+kube_ctl /drop >/dev/null
+pods_rv() { kube_ctl_get | python3 -c 'import json,sys; print(json.load(sys.stdin)["last_watch_rv"].get("Pod", 0))'; }
+resumed_after_bookmark() { [ "$(pods_rv)" -ge "$rv" ]; }
+check "the pods watch resumed from a bookmark's resourceVersion (>= $rv, no pod changed)" eventually resumed_after_bookmark
+
 # ---- create, modify, delete ----
 pol_json allow-client client | kube_apply
 check "policy created: cli-0 (app=client) -> web-0 allowed" eventually web_ok cli
