@@ -3,7 +3,8 @@
 #   make            build everything into build/
 #   make deps       install the Debian packages the build and tests need
 #   make test       all tests: unit (+ASan/UBSan), BPF, conformance, end-to-end, Kubernetes API
-#   make bench      benchmarks (BPF ns/packet, compile time, Kubernetes API sync)
+#   make bench      benchmarks (BPF ns/packet, compile time, flow pipeline, agent memory,
+#                   Kubernetes API sync)
 #   make demo       the built-in demo
 #   make test-kernels  the datapath under qemu on the EKS kernels 5.10 and 6.1 (+ this one)
 
@@ -160,6 +161,7 @@ bench:
 	$(Q)tools/ensure-deps.sh $(DEB_PACKAGES)
 	$(Q)$(MAKE) --no-print-directory all
 	$(Q)tools/bench.sh $(BUILD)
+	$(Q)tools/flow-bench.sh $(BUILD)
 	$(Q)tools/kube-bench.sh $(BUILD)
 
 demo:

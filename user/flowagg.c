@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "flowagg.h"
+#include "flowtable.h"
 #include "vec.h"
 
 
@@ -13,12 +14,13 @@ int np_flow_agg_init(struct np_flow_agg *a, const struct np_flow_agg_opts *o)
 	a->o = *o;
 	if (!a->o.interval_s)
 		a->o.interval_s = 60;
-	return np_hashmap_init(&a->flows, sizeof(struct np_flow_key), sizeof(struct np_flow));
+	np_flow_table_init(&a->flows);
+	return 0;
 }
 
 void np_flow_agg_free(struct np_flow_agg *a)
 {
-	np_hashmap_free(&a->flows);
+	np_flow_table_free(&a->flows);
 	free(a->done);
 	a->done = NULL;
 	a->n_done = a->cap_done = 0;
@@ -57,15 +59,20 @@ int np_flow_agg_event(struct np_flow_agg *a, const struct np_flow_event *ev, uin
 		      uint64_t now_ms)
 {
 	struct np_flow_key k;
-	struct np_flow *f, fresh;
+	struct np_flow *f;
+	bool created;
 	int ret = 0;
 
 	memset(&k, 0, sizeof(k));
 	k.ct = ev->key;
 	k.deny = ev->kind == NP_EV_DENY;
 	a->events++;
-	f = np_hashmap_get(&a->flows, &k);
-	if (f && ev->kind == NP_EV_NEW) {
+	f = np_flow_table_upsert(&a->flows, &k, &created);
+	if (!f) {
+		ret = -ENOMEM;
+		goto cleanup;
+	}
+	if (!created && ev->kind == NP_EV_NEW) {
 		/* The 5-tuple was reused (or the old flow's end was lost):
 		 * the old flow ends here, reported at the next flush. */
 		f->ended = true;
@@ -74,16 +81,9 @@ int np_flow_agg_event(struct np_flow_agg *a, const struct np_flow_event *ev, uin
 		ret = np_vec_push(&a->done, &a->n_done, &a->cap_done, f);
 		if (ret)
 			goto cleanup;
-		np_hashmap_del(&a->flows, &k);
-		f = NULL;
 	}
-	if (!f) {
-		flow_start(&fresh, &k, ev_ns, now_ms);
-		ret = np_hashmap_put(&a->flows, &k, &fresh);
-		if (ret)
-			goto cleanup;
-		f = np_hashmap_get(&a->flows, &k);
-	}
+	if (created || ev->kind == NP_EV_NEW)
+		flow_start(f, &k, ev_ns, now_ms);
 	take_counts(&f->cur, ev->bytes, ev->packets);
 	f->tcp_flags |= ev->tcp_flags;
 	f->origin = ev->origin;
@@ -201,19 +201,21 @@ void np_flow_agg_flush(struct np_flow_agg *a, const struct np_flow_source *src,
 		       uint64_t start_ns, uint64_t end_ns, uint64_t now_ms, bool final,
 		       np_flow_result_cb cb, void *ctx)
 {
-	const void *key;
-	void *val;
-
 	for (size_t i = 0; i < a->n_done; i++)
 		report(&a->done[i], start_ns, end_ns, cb, ctx);
 	a->n_done = 0;
-	for (size_t it = 0; np_hashmap_next(&a->flows, &it, &key, &val);) {
-		struct np_flow *f = val;
+	for (size_t i = 0; i < a->flows.cap; i++) {
+		struct np_flow *f = np_flow_table_at(&a->flows, i);
 
-		if (!f->ended && src)
-			refresh(a, f, src, end_ns, now_ms);
-		report(f, start_ns, end_ns, cb, ctx);
-		if (f->ended || final)
-			np_hashmap_del(&a->flows, key);
+		/* A deletion may shift a later flow into slot i: look again. */
+		while (f) {
+			if (!f->ended && src)
+				refresh(a, f, src, end_ns, now_ms);
+			report(f, start_ns, end_ns, cb, ctx);
+			if (!f->ended && !final)
+				break;
+			np_flow_table_del_at(&a->flows, i);
+			f = np_flow_table_at(&a->flows, i);
+		}
 	}
 }

@@ -22,7 +22,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "hashmap.h"
+#include "flowtable.h"
 #include "netpol.h"
 
 struct np_flow_key {
@@ -93,7 +93,7 @@ struct np_flow_agg_opts {
 
 struct np_flow_agg {
 	struct np_flow_agg_opts o;
-	struct np_hashmap flows;   /* struct np_flow_key -> struct np_flow */
+	struct np_flow_table flows;
 	struct np_flow *done;      /* ended and replaced before a flush */
 	size_t n_done, cap_done;
 	uint64_t events;           /* events taken */

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
 /* The flow pipeline: see flowlog.h. */
 #include <errno.h>
+#include <malloc.h>
 #include <net/if.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,6 +17,7 @@
 
 #define NP_FLOW_DRAIN_MS 250
 #define NP_FLOW_RETRY_MS 1000
+#define NP_FLOW_PUMP_BATCH 4096
 #define NS_PER_S 1000000000ull
 
 static uint64_t clock_ns(clockid_t id)
@@ -26,9 +28,11 @@ static uint64_t clock_ns(clockid_t id)
 	return (uint64_t)ts.tv_sec * NS_PER_S + (uint64_t)ts.tv_nsec;
 }
 
+/* Once per batch of events, not per event. */
 static void update_clock_offset(struct np_flowlog *fl)
 {
 	fl->mono_to_real_ns = (int64_t)(clock_ns(CLOCK_REALTIME) - clock_ns(CLOCK_MONOTONIC));
+	fl->now_ms = np_now_ms();
 }
 
 /* ---- per-sink queues ---- */
@@ -98,8 +102,13 @@ static void emit_line(struct np_flowlog *fl, int64_t ts_ms)
 		return;
 	}
 	fl->st.records++;
-	for (size_t s = 0; s < fl->n_sinks; s++)
+	for (size_t s = 0; s < fl->n_sinks; s++) {
 		q_push(fl, &fl->q[s], fl->buf.p, fl->buf.len, ts_ms);
+		/* A big interval is handed over as it is produced, not all at
+		 * once: the records of 100,000 flows would be 40 MB. */
+		if (fl->q[s].n >= NP_FLOW_PUMP_BATCH)
+			pump(fl);
+	}
 }
 
 /* ---- Kubernetes and interface context ---- */
@@ -175,6 +184,14 @@ static void read_kernel_stats(struct np_flowlog *fl)
 
 /* ---- the interval ---- */
 
+static void consume(struct np_flowlog *fl)
+{
+	update_clock_offset(fl);
+	if (ring_buffer__consume(fl->rb) < 0)
+		np_warn("reading flow events failed: %s", strerror(errno));
+}
+
+
 struct flush_ctx {
 	struct np_flowlog *fl;
 	struct np_flow_rec_ctx rc;
@@ -194,14 +211,15 @@ void np_flowlog_flush(struct np_flowlog *fl, bool final)
 	struct np_flow_source src = { src_lookup, src_expire, fl };
 	struct flush_ctx fc = { .fl = fl };
 	uint64_t end_ns = clock_ns(CLOCK_REALTIME);
-	uint64_t lost, suppressed, dropped;
+	uint64_t lost, suppressed, dropped, records_before = fl->st.records;
 
 	if (fl->rb)
-		ring_buffer__consume(fl->rb);
+		consume(fl);
+	fl->now_ms = np_now_ms();
 	pump(fl); /* what waits goes first: room for the new records */
 	rec_ctx(fl, &fc.rc);
 	np_flow_agg_flush(&fl->agg, fl->map_ct >= 0 ? &src : NULL, fl->interval_start_ns, end_ns,
-			  np_now_ms(), final, on_result, &fc);
+			  fl->now_ms, final, on_result, &fc);
 	read_kernel_stats(fl);
 	lost = fl->st.lost_events - fl->reported_lost;
 	suppressed = fl->st.suppressed_events - fl->reported_suppressed;
@@ -222,6 +240,9 @@ void np_flowlog_flush(struct np_flowlog *fl, bool final)
 	fl->interval_start_ns = end_ns;
 	np_hashmap_clear(&fl->ifnames);
 	pump(fl);
+	/* Give the records' memory back after a big interval. */
+	if (fl->st.records - records_before > NP_FLOW_PUMP_BATCH)
+		malloc_trim(0);
 }
 
 static int on_rb_event(void *ctx, void *data, size_t size)
@@ -236,14 +257,7 @@ int np_flowlog_event(struct np_flowlog *fl, const struct np_flow_event *ev)
 	uint64_t ev_ns = ev->ts_ns + (uint64_t)fl->mono_to_real_ns;
 
 	fl->st.events++;
-	return np_flow_agg_event(&fl->agg, ev, ev_ns, np_now_ms());
-}
-
-static void consume(struct np_flowlog *fl)
-{
-	update_clock_offset(fl);
-	if (ring_buffer__consume(fl->rb) < 0)
-		np_warn("reading flow events failed: %s", strerror(errno));
+	return np_flow_agg_event(&fl->agg, ev, ev_ns, fl->now_ms);
 }
 
 static void on_rb_ready(struct np_loop *loop, int fd, uint32_t events, void *ctx)

@@ -65,6 +65,7 @@ struct np_flowlog {
 	uint64_t reported_lost, reported_suppressed, reported_dropped;
 	uint64_t interval_start_ns; /* Unix ns */
 	int64_t mono_to_real_ns;    /* CLOCK_REALTIME - CLOCK_MONOTONIC */
+	uint64_t now_ms;            /* np_now_ms() at the last batch */
 	int map_ct, map_flow_deny, map_flow_stats;
 	int n_cpus;
 	struct ring_buffer *rb;

@@ -41,46 +41,72 @@ const char *np_flow_end_name(uint8_t end)
 	}
 }
 
-static void key_str(struct np_strbuf *b, const char *key, const char *val)
+/* ,"KEY": with KEY a string literal: no strlen, one copy. */
+#define KEY(b, lit) np_sb_add((b), ",\"" lit "\":", sizeof(",\"" lit "\":") - 1)
+#define key_str(b, lit, val) do { KEY(b, lit); np_sb_json_str((b), (val)); } while (0)
+#define key_u64(b, lit, val) do { KEY(b, lit); np_sb_u64((b), (val)); } while (0)
+
+/* a.b.c.d without printf (this runs for every record). */
+static size_t v4_str(const struct np_addr *a, char *out)
 {
-	np_sb_add(b, ",\"", 2);
-	np_sb_str(b, key);
-	np_sb_add(b, "\":", 2);
-	np_sb_json_str(b, val);
+	char *p = out;
+
+	for (int i = 12; i < 16; i++) {
+		unsigned int v = a->b[i];
+
+		if (v >= 100)
+			*p++ = (char)('0' + v / 100);
+		if (v >= 10)
+			*p++ = (char)('0' + v / 10 % 10);
+		*p++ = (char)('0' + v % 10);
+		*p++ = '.';
+	}
+	p[-1] = '\0';
+	return (size_t)(p - 1 - out);
 }
 
-static void key_u64(struct np_strbuf *b, const char *key, uint64_t val)
+static void addr_value(struct np_strbuf *b, const struct np_addr *a)
 {
-	np_sb_add(b, ",\"", 2);
-	np_sb_str(b, key);
-	np_sb_add(b, "\":", 2);
-	np_sb_u64(b, val);
+	char s[INET6_ADDRSTRLEN + 2];
+	size_t n;
+
+	s[0] = '"';
+	if (np_addr_is_v4(a)) {
+		n = v4_str(a, s + 1);
+	} else {
+		np_addr_str(a, s + 1, sizeof(s) - 2);
+		n = strlen(s + 1);
+	}
+	s[n + 1] = '"';
+	np_sb_add(b, s, n + 2);
 }
 
-static void key_addr(struct np_strbuf *b, const char *key, const struct np_addr *a)
-{
-	char s[INET6_ADDRSTRLEN];
-
-	key_str(b, key, np_addr_str(a, s, sizeof(s)));
-}
+#define key_addr(b, lit, a) do { KEY(b, lit); addr_value((b), (a)); } while (0)
 
 static void head(struct np_strbuf *b, const struct np_flow_rec_ctx *c)
 {
-	np_sb_str(b, "{\"version\":");
+	np_sb_reserve(b, 512);
+	np_sb_add(b, "{\"version\":", 11);
 	np_sb_u64(b, NP_FLOW_RECORD_VERSION);
 	if (c->node)
 		key_str(b, "node", c->node);
 }
 
+/* srcPod/srcNamespace (SRC) or dstPod/dstNamespace of the pod owning A. */
 static void pod_fields(struct np_strbuf *b, const struct np_flow_rec_ctx *c,
-		       const struct np_addr *a, const char *pod_key, const char *ns_key)
+		       const struct np_addr *a, bool src)
 {
 	const struct np_meta_pod *p = c->meta ? np_flow_meta_pod(c->meta, a) : NULL;
 
 	if (!p)
 		return;
-	key_str(b, pod_key, p->name);
-	key_str(b, ns_key, p->ns);
+	if (src) {
+		key_str(b, "srcPod", p->name);
+		key_str(b, "srcNamespace", p->ns);
+	} else {
+		key_str(b, "dstPod", p->name);
+		key_str(b, "dstNamespace", p->ns);
+	}
 }
 
 /* ACCEPT: the rule that allowed it.  REJECT/AUDIT: the policies that
@@ -138,8 +164,8 @@ void np_flow_rec_json(struct np_strbuf *b, const struct np_flow_rec_ctx *c,
 	key_str(b, "action", np_flow_action_name(f->verdict));
 	key_str(b, "logStatus", "OK");
 	key_u64(b, "tcpFlags", k->proto == NP_PROTO_TCP ? r->tcp_flags : 0);
-	pod_fields(b, c, src, "srcPod", "srcNamespace");
-	pod_fields(b, c, dst, "dstPod", "dstNamespace");
+	pod_fields(b, c, src, true);
+	pod_fields(b, c, dst, false);
 	policy_fields(b, c, f);
 	key_str(b, "reason", np_reason_name(f->reason));
 	if (f->key.deny && (f->flow_bits & NP_FLOW_MULTI_PORT))

@@ -139,6 +139,10 @@ check "REJECT record for other -> relay:443, with the isolating policy" \
 check "REJECT record counts the SYN (packets >= 1), tcpFlags SYN" \
 	test "$(sum "$REJ" packets)" -ge 1 -a "$(count "$REJ and .tcpFlags==2")" -ge 1
 
+EGR='.flowDirection=="egress" and .interfaceId=="np-other" and .srcAddr=="10.244.2.20" and .dstAddr=="10.244.1.10" and .dstPort==443'
+check "the same attempt leaving client-0: an egress ACCEPT record at np-other (not isolated)" \
+	wait_record "$EGR and .action==\"ACCEPT\" and .reason==\"not-isolated\" and .srcPod==\"client-0\" and .dstPod==\"relay-0\" and (has(\"policy\")|not)" 30
+
 # ---- a SYN flood from 300 source ports: a bounded number of records ----
 before=$(count "$REJ")
 in_pod other "$NPCONN" syn --count 300 10.244.1.10 443 2>>"$TMP/conn.log"
@@ -199,6 +203,23 @@ check "ring buffer overflow is reported: a SKIPDATA record with lostEvents > 0" 
 	wait_record '.logStatus=="SKIPDATA" and .lostEvents>0 and .node=="node-1"' 40
 check "the agent warned about the lost events" wait_for_log "$TMP/agent.log" 'events lost' 20
 stop_agent
+
+# ---- the Logs Insights queries use only fields the records have ----
+keys=$(cat "$TMP"/flows*.log | jq -r 'keys[]' | sort -u)
+query_fields_ok() {
+	local q w bad=
+	for q in "$ROOT"/tools/logs-insights/*.query; do
+		for w in $(grep -v '^#' "$q" | sed 's/"[^"]*"//g; s|/[^/]*/||g' | grep -oE '\b[a-z][A-Za-z]*\b' | sort -u); do
+			case $w in
+			fields | filter | stats | sort | limit | by | as | and | or | not | desc | asc | count | sum | min | max | like | isIpv4InSubnet | count_distinct | timestamp | first_seen | last_seen | records | total_bytes | total_packets | connections) ;;
+			*) grep -qx "$w" <<<"$keys" || bad="$bad $(basename "$q"):$w" ;;
+			esac
+		done
+	done
+	[ -z "$bad" ] || echo "# fields not in any record:$bad"
+	[ -z "$bad" ]
+}
+check "tools/logs-insights/*.query name only fields the records carry" query_fields_ok
 
 # ---- standard output ----
 start_agent --flow-log-file -
