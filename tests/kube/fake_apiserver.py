@@ -2,7 +2,8 @@
 # SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
 """A fake Kubernetes API server for netpol-agent's tests (stdlib only).
 
-Serves, over TLS with a bearer token, list and watch of
+Serves, over TLS with a bearer token (or, with --client-ca, a client
+certificate), list and watch of
   /api/v1/namespaces, /api/v1/pods, /apis/networking.k8s.io/v1/networkpolicies
 the way the real one does: paginated lists (limit/continue, expired continue
 -> 410), resourceVersion=0 lists from a "watch cache" (not paginated),
@@ -60,7 +61,7 @@ class State:
         self.next_continue = 0
         self.stats = {"requests": 0, "lists": 0, "list_pages": 0, "watches": 0,
                       "open_watches": 0, "bytes": 0, "events": 0, "unauthorized": 0,
-                      "last_watch_rv": {}}
+                      "cert_auth": 0, "last_watch_rv": {}}
 
     @staticmethod
     def key(obj, namespaced):
@@ -143,7 +144,14 @@ class ApiHandler(BaseHTTPRequestHandler):
             except OSError:
                 pass
             return
-        if self.headers.get("Authorization") != "Bearer " + token:
+        try:
+            cert = self.connection.getpeercert() if ARGS.client_ca else None
+        except (ValueError, AttributeError):
+            cert = None
+        if cert:
+            with STATE.lock:
+                STATE.stats["cert_auth"] += 1
+        elif self.headers.get("Authorization") != "Bearer " + token:
             with STATE.lock:
                 STATE.stats["unauthorized"] += 1
             self.send_json(401, status(401, "Unauthorized", "Unauthorized"))
@@ -418,11 +426,15 @@ def main():
     ap.add_argument("--cert", required=True)
     ap.add_argument("--key", required=True)
     ap.add_argument("--token", required=True)
+    ap.add_argument("--client-ca", help="also accept client certificates signed by this CA")
     ap.add_argument("--verbose", action="store_true")
     ARGS = ap.parse_args()
     STATE = State(ARGS.token)
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     ctx.load_cert_chain(ARGS.cert, ARGS.key)
+    if ARGS.client_ca:
+        ctx.verify_mode = ssl.CERT_OPTIONAL
+        ctx.load_verify_locations(ARGS.client_ca)
     api = TLSServer(("127.0.0.1", ARGS.port), ApiHandler, ctx)
     ctl = ThreadingHTTPServer(("127.0.0.1", ARGS.control_port), ControlHandler)
     ctl.daemon_threads = True

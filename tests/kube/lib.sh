@@ -12,7 +12,8 @@ kube_in_ns() {
 	if [ -n "${KUBE_NETNS:-}" ]; then ip netns exec "$KUBE_NETNS" "$@"; else "$@"; fi
 }
 
-# kube_certs: $KUBE_DIR/ca.crt, server.crt/key for 127.0.0.1 (and localhost).
+# kube_certs: $KUBE_DIR/ca.crt, server.crt/key for 127.0.0.1 (and localhost),
+# client.crt/key for client certificate authentication.
 kube_certs() {
 	openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj "/CN=netpol-test-ca" \
 		-keyout "$KUBE_DIR/ca.key" -out "$KUBE_DIR/ca.crt" 2>/dev/null || return 1
@@ -21,7 +22,34 @@ kube_certs() {
 	printf 'subjectAltName=IP:127.0.0.1,DNS:localhost\n' >"$KUBE_DIR/san.ext"
 	openssl x509 -req -in "$KUBE_DIR/server.csr" -CA "$KUBE_DIR/ca.crt" \
 		-CAkey "$KUBE_DIR/ca.key" -CAcreateserial -days 2 -extfile "$KUBE_DIR/san.ext" \
-		-out "$KUBE_DIR/server.crt" 2>/dev/null
+		-out "$KUBE_DIR/server.crt" 2>/dev/null || return 1
+	openssl req -newkey rsa:2048 -nodes -subj "/CN=system:serviceaccount:netpol-agent:netpol-agent" \
+		-keyout "$KUBE_DIR/client.key" -out "$KUBE_DIR/client.csr" 2>/dev/null || return 1
+	openssl x509 -req -in "$KUBE_DIR/client.csr" -CA "$KUBE_DIR/ca.crt" \
+		-CAkey "$KUBE_DIR/ca.key" -CAcreateserial -days 2 -out "$KUBE_DIR/client.crt" 2>/dev/null
+}
+
+# kube_config_cert: $KUBE_DIR/kubeconfig-cert (CA and client certificate
+# inline, base64: the -data forms).
+kube_config_cert() {
+	cat >"$KUBE_DIR/kubeconfig-cert" <<YAML
+apiVersion: v1
+kind: Config
+current-context: cert
+clusters:
+- name: fake
+  cluster:
+    server: https://127.0.0.1:$KUBE_PORT
+    certificate-authority-data: $(base64 -w0 <"$KUBE_DIR/ca.crt")
+contexts:
+- name: cert
+  context: {cluster: fake, user: agent-cert}
+users:
+- name: agent-cert
+  user:
+    client-certificate-data: $(base64 -w0 <"$KUBE_DIR/client.crt")
+    client-key-data: $(base64 -w0 <"$KUBE_DIR/client.key")
+YAML
 }
 
 # kube_config TOKEN: $KUBE_DIR/kubeconfig (CA as a file path, token in a file).
@@ -53,7 +81,7 @@ kube_start() {
 	local i
 	local args=("$KUBE_HERE/fake_apiserver.py" --port "$KUBE_PORT"
 		--control-port "$KUBE_CTL_PORT" --cert "$KUBE_DIR/server.crt"
-		--key "$KUBE_DIR/server.key" --token "$1")
+		--key "$KUBE_DIR/server.key" --token "$1" --client-ca "$KUBE_DIR/ca.crt")
 	# Not through a shell function: $! must be the server itself.
 	if [ -n "${KUBE_NETNS:-}" ]; then
 		ip netns exec "$KUBE_NETNS" python3 "${args[@]}" >"$KUBE_DIR/fake-api.log" 2>&1 &

@@ -17,7 +17,8 @@
 # reused (completed pod, terminating pod); 410 as an ERROR event mid-stream
 # and as HTTP 410 with an expired continue token; dropped connections with
 # split and batched chunks; a token rotation (401); the API server down with
-# the last state kept in force.
+# the last state kept in force; a restart while the API is down (the pinned
+# state stays until the lists are in) with client certificate authentication.
 # Output: "ok - ..." / "not ok - ..." per check, then "kube: N passed, M failed".
 # KUBE_TEST_KEEP=1 keeps the logs (agent, fake API server) for inspection.
 # shellcheck disable=SC2317 # functions run through check/trap
@@ -312,4 +313,24 @@ stop_pid "$AGENT_PID"
 check "agent exits 0 on SIGTERM" [ $? -eq 0 ]
 AGENT_PID=
 check "API load summary logged at exit" logged 'API: [0-9]* requests ([0-9]* lists, [0-9]* watches)'
+
+# ---- restart while the API is down; client certificate authentication ----
+kube_config_cert
+kube_set '{"down": true}'
+NETPOL_KUBE_BACKOFF_MAX_MS=1500 \
+	nsenter --net="/run/netns/$NODE_NS" "$AGENT" --kubeconfig "$TMP/kubeconfig-cert" \
+	--node-name k8s-node --pin-path "$PIN" --log-level info >/dev/null 2>>"$LOG" &
+AGENT_PID=$!
+sleep 2
+check "restarted with the API down: not ready (no initial lists)" [ "$(count 'msg="ready')" -eq 1 ]
+check "restarted with the API down: the pinned state stays (oth-2 allowed)" web_ok oth
+check "restarted with the API down: the pinned state stays (cli-0 denied)" web_no cli
+kube_set '{"down": false}'
+check "API back: ready once the initial lists are applied" wait_for_count "$LOG" 'msg="ready' 2 100
+cert_auths() { kube_ctl_get | python3 -c 'import json,sys; print(json.load(sys.stdin)["cert_auth"])'; }
+check "client certificate authentication (kubeconfig -data forms)" [ "$(cert_auths)" -gt 0 ]
+check "after the restart: oth-2 allowed" web_ok oth
+check "after the restart: cli-0 denied" web_no cli
+stop_pid "$AGENT_PID"
+AGENT_PID=
 finish
