@@ -17,7 +17,9 @@ A plain-HTTP control port on loopback drives it from test scripts:
                   "batch", "gone_mode": "event"|"http", "down": bool,
                   "paused": bool (watches hold back events),
                   "fail_continues": N (the next N continue tokens are expired),
-                  "cache_list_status": CODE (resourceVersion=0 lists fail)}
+                  "cache_list_status": CODE (resourceVersion=0 lists fail),
+                  "cut_mid_event": N (the next N events are cut in half, and
+                  their connection with them)}
   POST /compact  forget history: every open watch gets ERROR 410 (or is cut,
                  gone_mode http) and resuming from an old resourceVersion fails
   POST /drop     cut every open watch connection (no terminating chunk)
@@ -54,7 +56,8 @@ class State:
         self.token = token
         self.opts = {"watch_timeout_cap": 0, "bookmark_ms": 0, "split_ms": 0,
                      "batch": False, "gone_mode": "event", "down": False,
-                     "paused": False, "fail_continues": 0, "cache_list_status": 0}
+                     "paused": False, "fail_continues": 0, "cache_list_status": 0,
+                     "cut_mid_event": 0}
         self.watch_gen = 0           # bumped by /drop and /compact
         self.compact_gen = 0         # bumped by /compact
         self.continues = {}          # continue token -> (list rv, remaining items)
@@ -293,6 +296,17 @@ class ApiHandler(BaseHTTPRequestHandler):
                     return
                 buf = b""
                 for (erv, typ, obj) in pending:
+                    with STATE.lock:
+                        cut_now = STATE.opts["cut_mid_event"] > 0
+                        if cut_now:
+                            STATE.opts["cut_mid_event"] -= 1
+                    if cut_now:
+                        # the connection dies in the middle of an event
+                        line = (json.dumps({"type": typ, "object": obj}) + "\n").encode()
+                        self.write_chunk(buf + line[:len(line) // 2])
+                        self.close_connection = True
+                        self.connection.shutdown(socket.SHUT_RDWR)
+                        return
                     line = self.send_event(typ, obj, split_ms)
                     if batch:
                         buf += line
