@@ -687,8 +687,11 @@ static int build_set(struct ctx *c, enum np_dir dir, const struct np_pod *pod,
 	const struct np_objects *o = c->objs;
 	struct items it = { 0 };
 	struct np_block *blocks = NULL;
-	size_t n_blocks = 0, cap_blocks = 0, cap_peers = 0;
+	size_t n_blocks = 0, cap_blocks = 0, cap_peers = 0, prev_n = 0;
 	struct np_flat flat = { 0 };
+	const uint32_t *prev_idx = NULL;
+	uint32_t prev_class = 0;
+	bool have_prev = false;
 	int err;
 
 	err = np_hashmap_init(&it.index, 0, sizeof(uint32_t));
@@ -782,11 +785,24 @@ static int build_set(struct ctx *c, enum np_dir dir, const struct np_pod *pod,
 		goto cleanup;
 	for (size_t i = 0; i < flat.n; i++) {
 		struct np_peer_entry pe = { .prefix = flat.entries[i].prefix };
+		const uint32_t *idx = flat.items + flat.entries[i].off;
+		size_t n = flat.entries[i].n;
 
-		err = class_for_items(c, &it, flat.items + flat.entries[i].off,
-				      flat.entries[i].n, &pe.class_id);
-		if (err)
-			goto cleanup;
+		/* Neighbouring prefixes mostly carry the same items (every
+		 * pod a rule selects): same items, same class, no key to
+		 * build and look up again. */
+		if (have_prev && n == prev_n &&
+		    (n == 0 || memcmp(idx, prev_idx, n * sizeof(*idx)) == 0)) {
+			pe.class_id = prev_class;
+		} else {
+			err = class_for_items(c, &it, idx, n, &pe.class_id);
+			if (err)
+				goto cleanup;
+			have_prev = true;
+			prev_idx = idx;
+			prev_n = n;
+			prev_class = pe.class_id;
+		}
 		err = np_vec_push(&set->peers, &set->n_peers, &cap_peers, &pe);
 		if (err)
 			goto cleanup;
