@@ -1,10 +1,14 @@
 // SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
 /* See kubesync.h. */
+#define _GNU_SOURCE
 #include <errno.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/signalfd.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "kubesync.h"
 #include "log.h"
@@ -101,11 +105,20 @@ struct wait_ctx {
 	bool signalled;
 };
 
+/* SIGTERM/SIGINT end the wait; SIGHUP has nothing to reload yet. */
 static void on_wait_signal(struct np_loop *loop, int fd, uint32_t events, void *ctx)
 {
+	struct signalfd_siginfo si;
 	struct wait_ctx *w = ctx;
 
-	(void)loop, (void)fd, (void)events;
+	(void)loop, (void)events;
+	if (read(fd, &si, sizeof(si)) != (ssize_t)sizeof(si))
+		return;
+	if (si.ssi_signo == SIGHUP) {
+		np_info("SIGHUP while waiting for the initial lists: nothing to reload yet");
+		return;
+	}
+	np_info("%s while waiting for the initial lists: stopping", strsignal((int)si.ssi_signo));
 	w->signalled = true;
 }
 

@@ -39,8 +39,9 @@ struct np_kube_sync {
  * 0, or -errno with the reason logged. */
 int np_kube_sync_start(struct np_kube_sync *s, struct np_loop *loop,
 		       const char *kubeconfig, np_kube_apply_fn apply, void *ctx);
-/* Run LOOP until every resource has been listed once, or a signal arrives
- * on SIGFD.  0 when synced, 1 on a signal (not consumed), -errno. */
+/* Run LOOP until every resource has been listed once, or SIGTERM/SIGINT
+ * arrives on SIGFD (SIGHUP is read and ignored).  0 when synced, 1 on a
+ * stop signal, -errno. */
 int np_kube_sync_wait(struct np_kube_sync *s, int sigfd);
 /* The objects to compile: the API's, plus FILES' objects the API does not
  * have (API objects win on the same kind, namespace and name). */

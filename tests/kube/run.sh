@@ -330,6 +330,9 @@ NETPOL_KUBE_BACKOFF_MAX_MS=1500 \
 AGENT_PID=$!
 sleep 2
 check "restarted with the API down: not ready (no initial lists)" [ "$(count 'msg="ready')" -eq 1 ]
+kill -HUP "$AGENT_PID"
+sleep 0.3
+check "SIGHUP while waiting for the lists: still running" alive "$AGENT_PID"
 check "restarted with the API down: the pinned state stays (cli-0 allowed)" web_ok cli
 check "restarted with the API down: the pinned state stays (oth-2 denied)" web_no oth
 kube_set '{"down": false}'
