@@ -77,8 +77,10 @@ int np_kube_sync_start(struct np_kube_sync *s, struct np_loop *loop,
 	s->apply = apply;
 	s->ctx = ctx;
 	np_timer_init(&s->debounce, on_debounce, s);
+	/* NETPOL_KUBE_SA_DIR: tests only (the kubelet mounts the token at
+	 * the standard place). */
 	ret = kubeconfig ? np_kubeconfig_load(&s->cfg, kubeconfig, &err)
-			 : np_kubeconfig_in_cluster(&s->cfg, NULL, &err);
+			 : np_kubeconfig_in_cluster(&s->cfg, getenv("NETPOL_KUBE_SA_DIR"), &err);
 	if (ret) {
 		np_err("%s", err.msg);
 		return ret;
@@ -86,6 +88,7 @@ int np_kube_sync_start(struct np_kube_sync *s, struct np_loop *loop,
 	/* Tuning knobs, mostly for tests (not in --help; see README). */
 	o.page_limit = env_uint("NETPOL_KUBE_PAGE_LIMIT");
 	o.backoff_max_ms = env_uint("NETPOL_KUBE_BACKOFF_MAX_MS");
+	o.token_reread_ms = env_uint("NETPOL_KUBE_TOKEN_REREAD_MS");
 	o.loop = loop;
 	o.cfg = &s->cfg;
 	o.on_change = on_change;

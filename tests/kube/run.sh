@@ -18,7 +18,8 @@
 # and as HTTP 410 with an expired continue token; dropped connections with
 # split and batched chunks; a token rotation (401); the API server down with
 # the last state kept in force; a restart while the API is down (the pinned
-# state stays until the lists are in) with client certificate authentication.
+# state stays until the lists are in) with client certificate authentication;
+# the in-cluster configuration with a token re-read periodically.
 # Output: "ok - ..." / "not ok - ..." per check, then "kube: N passed, M failed".
 # KUBE_TEST_KEEP=1 keeps the logs (agent, fake API server) for inspection.
 # shellcheck disable=SC2317 # functions run through check/trap
@@ -341,6 +342,30 @@ cert_auths() { kube_ctl_get | python3 -c 'import json,sys; print(json.load(sys.s
 check "client certificate authentication (kubeconfig -data forms)" [ "$(cert_auths)" -gt 0 ]
 check "after the restart: cli-0 allowed" web_ok cli
 check "after the restart: oth-2 denied" web_no oth
+stop_pid "$AGENT_PID"
+AGENT_PID=
+
+# ---- in-cluster configuration; the token file re-read periodically ----
+mkdir -p "$TMP/sa"
+cp "$TMP/ca.crt" "$TMP/sa/ca.crt"
+printf 'tok-3' >"$TMP/sa/token"
+kube_set '{"token": "tok-3"}'
+KUBERNETES_SERVICE_HOST=127.0.0.1 KUBERNETES_SERVICE_PORT=$KUBE_PORT \
+	NETPOL_KUBE_SA_DIR=$TMP/sa NETPOL_KUBE_TOKEN_REREAD_MS=300 NETPOL_KUBE_BACKOFF_MAX_MS=1500 \
+	nsenter --net="/run/netns/$NODE_NS" "$AGENT" --kubernetes --node-name k8s-node \
+	--pin-path "$PIN" --log-level info >/dev/null 2>>"$LOG" &
+AGENT_PID=$!
+check "in-cluster configuration (service account token and CA): ready" wait_for_count "$LOG" 'msg="ready' 3 100
+check "in-cluster: the API server named from KUBERNETES_SERVICE_HOST/PORT" logged "from https://127.0.0.1:$KUBE_PORT (in-cluster config)"
+unauthorized() { kube_ctl_get | python3 -c 'import json,sys; print(json.load(sys.stdin)["unauthorized"])'; }
+before=$(unauthorized)
+printf 'tok-4' >"$TMP/sa/token"            # the kubelet rotates the token...
+kube_set '{"token": "tok-4"}'              # ...and the API server takes the new one
+check "rotated token picked up by the periodic re-read" eventually logged 'bearer token changed (periodic re-read)'
+kube_ctl /drop >/dev/null
+pol_json allow-client other | kube_apply
+check "after a periodic re-read: reconnected without a 401" eventually web_ok oth
+check "no 401 was needed" [ "$(unauthorized)" -eq "$before" ]
 stop_pid "$AGENT_PID"
 AGENT_PID=
 finish
