@@ -744,6 +744,9 @@ int np_kube_start(struct np_kube **out, const struct np_kube_opts *opts)
 	curl_multi_setopt(k->multi, CURLMOPT_SOCKETDATA, k);
 	curl_multi_setopt(k->multi, CURLMOPT_TIMERFUNCTION, on_timer_change);
 	curl_multi_setopt(k->multi, CURLMOPT_TIMERDATA, k);
+	/* One connection per resource, over HTTP/2 too: a connection that
+	 * dies or stalls takes one resource's watch with it, not all three. */
+	curl_multi_setopt(k->multi, CURLMOPT_PIPELINING, (long)CURLPIPE_NOTHING);
 	reload_token(k, "start");
 	if (k->o.cfg->token_file)
 		np_timer_arm(k->o.loop, &k->token_timer, k->o.token_reread_ms);
