@@ -2,8 +2,9 @@
 #
 #   make            build everything into build/
 #   make deps       install the Debian packages the build and tests need
-#   make test       all tests: unit (+ASan/UBSan), BPF, conformance, end-to-end
-#   make bench      benchmarks (BPF ns/packet, compile time, flow pipeline, agent memory)
+#   make test       all tests: unit (+ASan/UBSan), BPF, conformance, end-to-end, Kubernetes API
+#   make bench      benchmarks (BPF ns/packet, compile time, flow pipeline, agent memory,
+#                   Kubernetes API sync)
 #   make demo       the built-in demo
 #   make test-kernels  the datapath under qemu on the EKS kernels 5.10 and 6.1 (+ this one)
 
@@ -23,7 +24,7 @@ endif
 
 DEB_PACKAGES := make gcc clang llvm bpftool libbpf-dev libelf-dev zlib1g-dev \
 	libcurl4-openssl-dev libjansson-dev libyaml-dev libcmocka-dev iproute2 \
-	pkg-config linux-libc-dev jq procps libmicrohttpd-dev \
+	pkg-config linux-libc-dev jq procps python3 openssl curl libmicrohttpd-dev \
 	qemu-system-x86 busybox-static cpio kmod \
 	$(if $(shell command -v kubectl 2>/dev/null),,kubernetes-client)
 
@@ -55,7 +56,7 @@ TOOL_BINS := $(patsubst tools/%.c,$(BUILD)/%,$(wildcard tools/*.c)) \
 	$(patsubst tests/bpf/%.c,$(BUILD)/tests/%,$(wildcard tests/bpf/*.c)) \
 	$(patsubst tests/ops/%.c,$(BUILD)/tests/%,$(wildcard tests/ops/*.c))
 
-.PHONY: all deps test test-all test-unit test-asan test-bpf test-cli test-conformance test-e2e test-flows test-ops test-kernels bench demo clean
+.PHONY: all deps test test-all test-unit test-asan test-bpf test-cli test-conformance test-e2e test-flows test-kube test-ops test-kernels bench demo clean
 .DELETE_ON_ERROR:
 
 all: $(BUILD)/netpol-agent $(BUILD)/netpolctl $(BPF_OBJS) $(TOOL_BINS)
@@ -129,7 +130,7 @@ test:
 	$(Q)tools/ensure-deps.sh $(DEB_PACKAGES)
 	$(Q)$(MAKE) --no-print-directory test-all
 
-test-all: test-unit test-asan test-bpf test-cli test-conformance test-e2e test-flows test-ops
+test-all: test-unit test-asan test-bpf test-cli test-conformance test-e2e test-flows test-kube test-ops
 	@echo "all test tiers passed"
 
 test-unit: $(UNIT_BINS)
@@ -153,6 +154,10 @@ test-e2e: all
 test-flows: all
 	$(Q)tests/flows/run.sh $(BUILD)
 
+# The Kubernetes API sync against the fake API server (python3, openssl, curl).
+test-kube: all
+	$(Q)tests/kube/run.sh $(BUILD)
+
 # Health/metrics endpoint, netpolctl status/policy/explain/conntrack against
 # a running agent, the capabilities of the DaemonSet, the manifests
 # (kubectl kustomize + schema checks) and the Dockerfile's build steps.
@@ -169,6 +174,7 @@ bench:
 	$(Q)$(MAKE) --no-print-directory all
 	$(Q)tools/bench.sh $(BUILD)
 	$(Q)tools/flow-bench.sh $(BUILD)
+	$(Q)tools/kube-bench.sh $(BUILD)
 
 demo:
 	$(Q)tools/ensure-deps.sh $(DEB_PACKAGES)

@@ -73,7 +73,7 @@ static const struct family_spec families[] = {
 	F(m_kube_reconnects, "netpol_kube_watch_reconnects_total", COUNTER, "resource",
 	  "Kubernetes watch connections re-opened, by resource"),
 	F(m_kube_errors, "netpol_kube_watch_errors_total", COUNTER, "resource,kind",
-	  "Kubernetes list/watch errors by resource and kind (http, connect, parse, gone)"),
+	  "Kubernetes list/watch errors by resource and kind (connect, http, parse, gone, watch-ended: a watch that ended at once without events)"),
 	F(m_kube_events, "netpol_kube_watch_events_total", COUNTER, "resource,type",
 	  "Kubernetes watch events by resource and type"),
 	F(m_kube_relists, "netpol_kube_relists_total", COUNTER, "resource",

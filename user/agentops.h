@@ -114,7 +114,7 @@ bool np_ops_ready(void);
 void np_ops_reload(const char *why, bool ok, double seconds);
 /* Kubernetes API source, RESOURCE: "pods", "namespaces", "networkpolicies". */
 void np_ops_kube_reconnect(const char *resource);
-void np_ops_kube_error(const char *resource, const char *kind); /* kind: "http", "connect", "parse", "gone" */
+void np_ops_kube_error(const char *resource, const char *kind); /* kind: "connect", "http", "parse", "gone", "watch-ended" */
 void np_ops_kube_event(const char *resource, const char *type); /* ADDED, MODIFIED, DELETED, BOOKMARK */
 void np_ops_kube_relist(const char *resource);
 /* CloudWatch Logs shipper. */

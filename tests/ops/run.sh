@@ -9,7 +9,8 @@
 # Topology (namespaces ops-e2e-*): node 10.0.0.1; pod relay/relay-0
 # 10.244.1.10 (TCP 443, 80) isolated by policies/relay-allow-aks.yaml; "AKS"
 # client 10.250.0.5 (inside the allowed CIDRs, not a pod); pod
-# other/client-0 10.244.2.20.  HTTP is spoken with bash's /dev/tcp (no curl
+# other/client-0 10.244.2.20; a fake Kubernetes API server (tests/kube) for the
+# readiness checks.  HTTP is spoken with bash's /dev/tcp (no curl
 # needed) on loopback ports 17610-17619 inside the node namespace.
 # Output: "ok - ..." / "not ok - ..." per check, then "ops: N passed, M failed".
 # shellcheck disable=SC2317,SC2016
@@ -39,6 +40,7 @@ LISTENER_PIDS=()
 cleanup() {
 	local p
 	[ -n "$AGENT_PID" ] && stop_pid "$AGENT_PID"
+	[ -n "${FAKE_PID:-}" ] && kube_stop
 	for p in "${LISTENER_PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
 	for p in "${LISTENER_PIDS[@]}"; do wait "$p" 2>/dev/null; done
 	[ -e "/run/netns/$NODE_NS" ] && agent_ns --uninstall --pin-path "$PIN" >/dev/null 2>&1
@@ -156,6 +158,62 @@ check "--metrics-map-interval 0: exit 2" test $? -eq 2
 out=$(NETPOL_METRICS_ADDRESS=nohost:1 agent_ns --objects "$TMP/objects" --pin-path "$PIN" 2>&1)
 check "NETPOL_METRICS_ADDRESS is read (a bad one is refused with exit 2)" \
 	test $? -eq 2 -a -n "$(grep NETPOL_METRICS_ADDRESS <<<"$out")"
+
+# ---- readiness with the Kubernetes source: not ready until the initial
+# lists are applied (the API server is started only after the agent) ----
+KUBE_DIR=$TMP/kube KUBE_NETNS=$NODE_NS KUBE_PORT=$((PORT + 2)) KUBE_CTL_PORT=$((PORT + 3))
+mkdir -p "$KUBE_DIR"
+# shellcheck source=tests/kube/lib.sh
+. "$ROOT/tests/kube/lib.sh"
+if ! command -v python3 >/dev/null || ! command -v openssl >/dev/null || ! command -v curl >/dev/null ||
+	! kube_certs; then
+	not_ok "the Kubernetes readiness checks need python3, openssl and curl (make deps)"
+else
+	kube_config tok-ops
+	: >"$TMP/agent.log"
+	NETPOL_KUBE_BACKOFF_MAX_MS=400 nsenter --net="/run/netns/$NODE_NS" "$AGENT" \
+		--kubeconfig "$KUBE_DIR/kubeconfig" --node-name node-1 --node-ip 10.0.0.1 \
+		--pin-path "$PIN" --flow-interval 1 --metrics-address "127.0.0.1:$PORT" \
+		>/dev/null 2>>"$TMP/agent.log" &
+	AGENT_PID=$!
+	wait_for_log "$TMP/agent.log" 'retrying in' 50
+	r=$(get /readyz)
+	check "kube: /readyz 503 before the initial lists (API server not there yet)" \
+		test "$(status_of <<<"$r")" = 503 -a "$(body_of <<<"$r")" = "not ready: waiting for datapath, kubernetes"
+	check "kube: /healthz 200 while waiting (the loop turns)" test "$(get /healthz | status_of)" = 200
+	check "kube: list errors counted while the API is down" \
+		wait_metric_gt 'netpol_kube_watch_errors_total{resource="pods",kind="connect"}' 0 30
+	if kube_start tok-ops; then
+		{
+			printf '{"kind":"List","items":['
+			printf '{"apiVersion":"v1","kind":"Namespace","metadata":{"name":"relay"}},'
+			printf '{"apiVersion":"v1","kind":"Namespace","metadata":{"name":"other"}},'
+			printf '{"apiVersion":"v1","kind":"Pod","metadata":{"name":"relay-0","namespace":"relay","labels":{"app":"relay"}},"spec":{"nodeName":"node-1","containers":[{"name":"relay","image":"x"}]},"status":{"phase":"Running","podIP":"10.244.1.10","podIPs":[{"ip":"10.244.1.10"}]}},'
+			printf '{"apiVersion":"v1","kind":"Pod","metadata":{"name":"client-0","namespace":"other","labels":{"app":"client"}},"spec":{"nodeName":"node-1","containers":[{"name":"c","image":"x"}]},"status":{"phase":"Running","podIP":"10.244.2.20","podIPs":[{"ip":"10.244.2.20"}]}},'
+			"$BUILD/tests/yaml2json" <"$ROOT/policies/relay-allow-aks.yaml"
+			printf ']}'
+		} | kube_apply
+		for ((i = 0; i < 100; i++)); do
+			[ "$(get /readyz | status_of)" = 200 ] && break
+			sleep 0.1
+		done
+		check "kube: /readyz 200 once the initial lists are applied" test "$(get /readyz | status_of)" = 200
+		check "kube: /debug/status readiness datapath and kubernetes" \
+			jqc '.readiness == {"datapath": true, "kubernetes": true} and .policies == 1' <<<"$(get /debug/status | body_of)"
+		check "kube: the API's policy is enforced: aks -> relay:443 connects" allowed aks 10.244.1.10 443
+		check "kube: other -> relay:443 is dropped" denied other 10.244.1.10 443
+		check "kube: watch events counted" wait_metric_gt 'netpol_kube_watch_events_total{resource="pods",type="ADDED"}' 0 30
+		check "kube: the start's recompute counted" test "$(metric 'netpol_policy_reloads_total{trigger="start",result="ok"}')" = 1
+		e0=$(metric 'netpol_kube_watch_reconnects_total{resource="pods"}')
+		kube_stop
+		check "kube: API down: watch reconnects counted" \
+			wait_metric_gt 'netpol_kube_watch_reconnects_total{resource="pods"}' "$e0" 50
+		check "kube: API down: still ready (the last state stays in force)" test "$(get /readyz | status_of)" = 200
+	else
+		not_ok "kube: the fake API server started"
+	fi
+	stop_agent
+fi
 
 # ---- endpoints ----
 if ! start_agent --metrics-address "127.0.0.1:$PORT"; then
