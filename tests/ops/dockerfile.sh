@@ -73,7 +73,7 @@ check "the BPF object is a BPF ELF file" sh -c "file '$TMP/out/usr/local/lib/net
 
 # Runtime closure: listed packages and their dependencies, recursively.
 declare -A have
-queue=($(apt_pkgs 2) libc6 libgcc-s1)
+mapfile -t queue < <(apt_pkgs 2; echo libc6; echo libgcc-s1)
 while [ ${#queue[@]} -gt 0 ]; do
 	p=${queue[0]}
 	queue=("${queue[@]:1}")

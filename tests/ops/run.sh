@@ -13,7 +13,7 @@
 # readiness checks.  HTTP is spoken with bash's /dev/tcp (no curl
 # needed) on loopback ports 17610-17619 inside the node namespace.
 # Output: "ok - ..." / "not ok - ..." per check, then "ops: N passed, M failed".
-# shellcheck disable=SC2317,SC2016
+# shellcheck disable=SC2317,SC2016,SC2054,SC2034
 set -u
 
 BUILD=${1:-build}
