@@ -29,7 +29,7 @@ DEB_PACKAGES := make gcc clang llvm bpftool libbpf-dev libelf-dev zlib1g-dev \
 CFLAGS_COMMON := -std=gnu11 -O2 -g -Wall -Wextra -Werror -Iinclude -Iuser -I$(BUILD)
 CFLAGS   ?=
 override CFLAGS += $(CFLAGS_COMMON)
-LDLIBS   := -lbpf -lelf -lz -ljansson -lyaml
+LDLIBS   := -lbpf -lelf -lz -ljansson -lyaml -lcurl
 BPF_CFLAGS := -g -O2 -target bpf -D__TARGET_ARCH_$(ARCH) -D__BPF__ \
 	-Wall -Wextra -Werror -Wno-unused-parameter -I$(BUILD) -Iinclude -Ibpf
 
