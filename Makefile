@@ -2,7 +2,7 @@
 #
 #   make            build everything into build/
 #   make deps       install the Debian packages the build and tests need
-#   make test       all tests: unit (+ASan/UBSan), BPF, conformance, end-to-end
+#   make test       all tests: unit (+ASan/UBSan), BPF, conformance, end-to-end, CloudWatch
 #   make bench      benchmarks (BPF ns/packet, compile time)
 #   make demo       the built-in demo
 #   make test-kernels  the datapath under qemu on the EKS kernels 5.10 and 6.1 (+ this one)
@@ -23,7 +23,7 @@ endif
 
 DEB_PACKAGES := make gcc clang llvm bpftool libbpf-dev libelf-dev zlib1g-dev \
 	libcurl4-openssl-dev libjansson-dev libyaml-dev libcmocka-dev iproute2 \
-	pkg-config linux-libc-dev jq procps \
+	pkg-config linux-libc-dev jq procps python3 openssl curl \
 	qemu-system-x86 busybox-static cpio kmod
 
 CFLAGS_COMMON := -std=gnu11 -O2 -g -Wall -Wextra -Werror -Iinclude -Iuser -I$(BUILD)
@@ -53,7 +53,7 @@ TOOLS_SRCS := $(wildcard tools/*.c) $(wildcard tests/bpf/*.c)
 TOOL_BINS := $(patsubst tools/%.c,$(BUILD)/%,$(wildcard tools/*.c)) \
 	$(patsubst tests/bpf/%.c,$(BUILD)/tests/%,$(wildcard tests/bpf/*.c))
 
-.PHONY: all deps test test-all test-unit test-asan test-bpf test-cli test-conformance test-e2e test-kernels bench demo clean
+.PHONY: all deps test test-all test-unit test-asan test-bpf test-cli test-conformance test-e2e test-cloudwatch test-kernels bench demo clean
 .DELETE_ON_ERROR:
 
 all: $(BUILD)/netpol-agent $(BUILD)/netpolctl $(BPF_OBJS) $(TOOL_BINS)
@@ -123,7 +123,7 @@ test:
 	$(Q)tools/ensure-deps.sh $(DEB_PACKAGES)
 	$(Q)$(MAKE) --no-print-directory test-all
 
-test-all: test-unit test-asan test-bpf test-cli test-conformance test-e2e
+test-all: test-unit test-asan test-bpf test-cli test-conformance test-e2e test-cloudwatch
 	@echo "all test tiers passed"
 
 test-unit: $(UNIT_BINS)
@@ -143,6 +143,11 @@ test-conformance: all
 
 test-e2e: all
 	$(Q)tests/e2e/run.sh $(BUILD)
+
+# CloudWatch Logs shipping against fake AWS endpoints on loopback (ports
+# 17510-17511); CW_OUTAGE_SECONDS (60) sets the outage test's length.
+test-cloudwatch: all
+	$(Q)tests/cloudwatch/run.sh $(BUILD)
 
 # The datapath on the EKS kernels (5.10, 6.1) booted under qemu, and on this
 # machine's kernel; not part of `make test`.  KERNELS="5.10 6.1 host" selects.

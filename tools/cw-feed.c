@@ -6,7 +6,7 @@
  *
  *   cw-feed [CloudWatch flags of netpol-agent] [--rate N] [--count N]
  *           [--start-id N] [--pad N] [--ts-offset S] [--emf-every S]
- *           [--flush-timeout S] [--stats-file PATH]
+ *           [--flush-timeout S] [--stats-file PATH] [--tiny]
  *
  * Every record carries "id": start-id, start-id+1, ... so a test can check
  * that each arrived.  Produces COUNT records (0: until SIGTERM) at RATE per
@@ -34,7 +34,7 @@
 #include "evloop.h"
 #include "log.h"
 
-enum { OPT_RATE = 1000, OPT_COUNT, OPT_START, OPT_PAD, OPT_TS_OFF, OPT_EMF, OPT_FLUSH, OPT_STATS };
+enum { OPT_TINY = 999, OPT_RATE = 1000, OPT_COUNT, OPT_START, OPT_PAD, OPT_TS_OFF, OPT_EMF, OPT_FLUSH, OPT_STATS };
 
 struct feed {
 	struct np_loop loop;
@@ -47,7 +47,7 @@ struct feed {
 	size_t n_pending, cap_pending;
 	struct np_emf_counts emf;
 	uint64_t emf_every_ms;
-	bool stop;
+	bool stop, tiny;
 };
 
 static int64_t wall_ms(void)
@@ -67,7 +67,11 @@ static int make_record(struct feed *f, struct np_rec *r)
 	char *line;
 	int n;
 
-	n = asprintf(&line,
+	if (f->tiny) /* to reach the 10,000-event limit before the byte limit */
+		n = asprintf(&line, "{\"id\":%" PRIu64 ",\"action\":\"%s\",\"flowDirection\":\"%s\"}",
+			     id, act, dir);
+	else
+		n = asprintf(&line,
 		     "{\"version\":2,\"id\":%" PRIu64 ",\"srcAddr\":\"10.1.%u.%u\",\"dstAddr\":"
 		     "\"10.2.0.7\",\"srcPort\":%u,\"dstPort\":443,\"protocol\":6,\"packets\":%u,"
 		     "\"bytes\":%u,\"start\":%" PRId64 ",\"end\":%" PRId64 ",\"action\":\"%s\","
@@ -169,6 +173,7 @@ int main(int argc, char **argv)
 {
 	static const struct option own[] = {
 		{ "rate", required_argument, NULL, OPT_RATE },
+		{ "tiny", no_argument, NULL, OPT_TINY },
 		{ "count", required_argument, NULL, OPT_COUNT },
 		{ "start-id", required_argument, NULL, OPT_START },
 		{ "pad", required_argument, NULL, OPT_PAD },
@@ -195,6 +200,7 @@ int main(int argc, char **argv)
 		return 1;
 	while ((opt = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
 		switch (opt) {
+		case OPT_TINY: f.tiny = true; break;
 		case OPT_RATE: f.rate = strtoull(optarg, NULL, 10); break;
 		case OPT_COUNT: f.count = strtoull(optarg, NULL, 10); break;
 		case OPT_START: f.start_id = strtoull(optarg, NULL, 10); break;

@@ -35,6 +35,13 @@ struct loaded_seg {
 
 enum put_kind { PUT_EVENTS, CREATE_GROUP, CREATE_STREAM };
 
+enum drop_reason { DROP_SPOOL_FULL, DROP_CLIENT_ERROR, DROP_CORRUPT, DROP_NREASONS };
+
+struct drop_agg {
+	uint64_t n;
+	int64_t first, last; /* ts_ms */
+};
+
 struct np_cw {
 	struct np_sink sink;
 	struct np_loop *loop;
@@ -64,6 +71,7 @@ struct np_cw {
 	unsigned attempts, client_errors;
 	bool flushing;
 
+	struct drop_agg drops[DROP_NREASONS]; /* not reported yet */
 	struct np_timer pump_t, retry_t, stats_t;
 	struct np_cw_stats st, st_logged;
 };
@@ -142,7 +150,8 @@ static void update_gauges(struct np_cw *cw)
 	cw->sink.stats.accepted = cw->st.produced;
 	cw->sink.stats.delivered = cw->st.shipped;
 	cw->sink.stats.dropped = cw->st.rejected + cw->st.dropped_spool + cw->st.dropped_failed +
-				 cw->st.dropped_oversize + cw->st.dropped_shutdown;
+				 cw->st.dropped_oversize + cw->st.dropped_shutdown +
+				 cw->st.dropped_corrupt;
 }
 
 static void kick(struct np_cw *cw)
@@ -150,48 +159,101 @@ static void kick(struct np_cw *cw)
 	np_timer_arm(cw->loop, &cw->pump_t, 0);
 }
 
-/* A record saying N records of [FIRST, LAST] (ms) were lost, shipped like
- * any other (VPC Flow Logs' SKIPDATA). */
-static void report_drop(struct np_cw *cw, const char *why, uint64_t n, int64_t first, int64_t last)
+/* Losses are summed per reason and reported, once the shipper can take
+ * them, by records in head (never in the spool, whose bound could drop the
+ * report too) shipped like any other (VPC Flow Logs' SKIPDATA). */
+static void note_drop(struct np_cw *cw, enum drop_reason why, uint64_t n, int64_t first, int64_t last)
 {
-	struct np_rec r = { 0 };
-	char *line = NULL;
-	char *node = NULL;
-	size_t nl = 0, nc = 0;
-	int k;
+	struct drop_agg *d = &cw->drops[why];
 
 	if (!n)
 		return;
-	if (np_json_str_append(&node, &nl, &nc, cw->node ? cw->node : "", strlen(cw->node ? cw->node : "")) < 0)
-		goto oom;
-	k = asprintf(&line,
-		     "{\"version\":2,\"logStatus\":\"SKIPDATA\",\"start\":%" PRId64 ",\"end\":%" PRId64
-		     ",\"droppedRecords\":%" PRIu64 ",\"reason\":\"%s\",\"node\":%s}",
-		     first / 1000, (last + 999) / 1000, n, why, node);
-	free(node);
-	if (k < 0)
-		goto oom;
-	r.line = line;
-	r.len = (uint32_t)k;
-	r.ts_ms = wall_ms();
-	if (recq_push(&cw->tail, &r) < 0) {
-		free(line);
-		goto oom;
-	}
-	if (cw->tail.n == 1)
-		cw->tail_since_ms = np_now_ms();
-	cw->st.reports++;
-	return;
-oom:
-	np_err("cloudwatch: out of memory reporting %" PRIu64 " dropped records (%s)", n, why);
+	if (!d->n || first < d->first)
+		d->first = first;
+	if (!d->n || last > d->last)
+		d->last = last;
+	d->n += n;
 }
 
-static void account_drop(struct np_cw *cw, const struct np_spool_drop *d)
+static void account_drop(struct np_cw *cw, const struct np_spool_drop *d, enum drop_reason why)
 {
 	if (!d->records)
 		return;
-	cw->st.dropped_spool += d->records;
-	report_drop(cw, "spool full", d->records, d->first_ts, d->last_ts);
+	if (why == DROP_SPOOL_FULL)
+		cw->st.dropped_spool += d->records;
+	else
+		cw->st.dropped_corrupt += d->records;
+	note_drop(cw, why, d->records, d->first_ts, d->last_ts);
+}
+
+static bool drops_pending(const struct np_cw *cw)
+{
+	for (int i = 0; i < DROP_NREASONS; i++)
+		if (cw->drops[i].n)
+			return true;
+	return false;
+}
+
+static int recq_push_front(struct recq *q, const struct np_rec *r)
+{
+	if (!q->off) {
+		if (recq_reserve(q, 1) < 0)
+			return -ENOMEM;
+		memmove(q->v + 1, q->v, q->n * sizeof(*q->v));
+		q->off = 1;
+	}
+	q->v[--q->off] = *r;
+	q->n++;
+	q->bytes += r->len;
+	return 0;
+}
+
+/* Put the pending loss reports at the front of head (the batch sort puts
+ * them in time order). */
+static void inject_reports(struct np_cw *cw)
+{
+	static const char *const reason[DROP_NREASONS] = {
+		[DROP_SPOOL_FULL] = "spool full",
+		[DROP_CLIENT_ERROR] = "client error",
+		[DROP_CORRUPT] = "spool segment unreadable",
+	};
+
+	for (int i = 0; i < DROP_NREASONS; i++) {
+		struct drop_agg *d = &cw->drops[i];
+		struct np_rec r = { 0 };
+		char *node = NULL, *line = NULL;
+		size_t nl = 0, nc = 0;
+		int k;
+
+		if (!d->n)
+			continue;
+		if (np_json_str_append(&node, &nl, &nc, cw->node ? cw->node : "",
+				       cw->node ? strlen(cw->node) : 0) < 0)
+			return;
+		k = asprintf(&line,
+			     "{\"version\":2,\"logStatus\":\"SKIPDATA\",\"start\":%" PRId64
+			     ",\"end\":%" PRId64 ",\"droppedRecords\":%" PRIu64
+			     ",\"reason\":\"%s\",\"node\":%s}",
+			     d->first / 1000, (d->last + 999) / 1000, d->n, reason[i], node);
+		free(node);
+		if (k < 0)
+			return;
+		r.line = line;
+		r.len = (uint32_t)k;
+		r.ts_ms = wall_ms();
+		if (recq_push_front(&cw->head, &r) < 0) {
+			free(line);
+			return;
+		}
+		if (cw->head.n == 1)
+			cw->head_since_ms = np_now_ms();
+		cw->head_mem++;
+		cw->st.reports++;
+		np_warn("cloudwatch: %" PRIu64 " records of %" PRId64 "..%" PRId64 " lost (%s); "
+			"a SKIPDATA record reports it", d->n, d->first / 1000, (d->last + 999) / 1000,
+			reason[i]);
+		memset(d, 0, sizeof(*d));
+	}
 }
 
 /* Write the whole tail as one segment at the end of the spool. */
@@ -207,7 +269,7 @@ static void spill_tail(struct np_cw *cw)
 		return; /* logged; stays in memory, offer() pushes back */
 	cw->st.spooled += cw->tail.n;
 	recq_drop_front(&cw->tail, cw->tail.n);
-	account_drop(cw, &d);
+	account_drop(cw, &d, DROP_SPOOL_FULL);
 }
 
 static bool head_has_room(const struct np_cw *cw)
@@ -239,7 +301,7 @@ static void refill(struct np_cw *cw)
 		int ret;
 
 		ret = np_spool_load_oldest(&cw->spool, &recs, &n, &seq, &d);
-		account_drop(cw, &d);
+		account_drop(cw, &d, DROP_CORRUPT);
 		if (ret < 0)
 			break;
 		ls = (struct loaded_seg){ seq, n };
@@ -262,8 +324,10 @@ static void refill(struct np_cw *cw)
 			head_append(cw, &recs[i]); /* cannot fail: reserved */
 		free(recs);
 	}
-	/* The tail may only pass the spool when the spool is empty. */
-	if (cw->use_spool && cw->spool.n)
+	/* The tail may only pass the spool when the spool is empty; and
+	 * while CloudWatch fails, new records go to disk (they survive a
+	 * crash there) rather than wait in memory. */
+	if (cw->use_spool && (cw->spool.n || cw->attempts))
 		return;
 	while (cw->tail.n && head_has_room(cw) && !cw->n_segs) {
 		struct np_rec *r = recq_at(&cw->tail, 0);
@@ -310,6 +374,8 @@ static void try_send(struct np_cw *cw);
 static void pump(struct np_cw *cw)
 {
 	refill(cw);
+	if (!cw->req)
+		inject_reports(cw);
 	if (cw->use_spool && cw->tail.n) {
 		uint64_t age = np_now_ms() - cw->tail_since_ms;
 
@@ -577,8 +643,8 @@ static void put_done(struct np_http_req *req, CURLcode res, long status, void *c
 	if (cw->client_errors >= cw->client_error_attempts && kind == PUT_EVENTS) {
 		np_err("cloudwatch: giving up on a batch of %zu records after %u client errors; "
 		       "they are counted as dropped", cw->inflight, cw->client_errors);
-		report_drop(cw, "client error", cw->inflight, recq_at(&cw->head, 0)->ts_ms,
-			    recq_at(&cw->head, cw->inflight - 1)->ts_ms);
+		note_drop(cw, DROP_CLIENT_ERROR, cw->inflight, recq_at(&cw->head, 0)->ts_ms,
+			  recq_at(&cw->head, cw->inflight - 1)->ts_ms);
 		cw->st.dropped_failed += cw->inflight;
 		head_done(cw, cw->inflight);
 		cw->inflight = 0;
@@ -642,13 +708,14 @@ static void spill_all(struct np_cw *cw)
 		cw->inflight = 0;
 	}
 	np_timer_cancel(cw->loop, &cw->retry_t);
+	inject_reports(cw);
 	if (cw->head_mem &&
 	    !np_spool_write(&cw->spool, recq_at(&cw->head, 0), cw->head_mem, true, &d)) {
 		cw->st.spooled += cw->head_mem;
 		recq_drop_front(&cw->head, cw->head_mem);
 		cw->head_mem = 0;
 	}
-	account_drop(cw, &d);
+	account_drop(cw, &d, DROP_SPOOL_FULL);
 	if (!cw->head_mem) {
 		/* The rest of head is loaded segments, still on disk. */
 		for (size_t i = 0; i < cw->n_segs; i++)
@@ -656,9 +723,15 @@ static void spill_all(struct np_cw *cw)
 		cw->n_segs = 0;
 		recq_drop_front(&cw->head, cw->head.n);
 	}
-	/* Twice: the first spill can report drops with a new record. */
 	spill_tail(cw);
-	spill_tail(cw);
+	/* Losses the last writes caused: reported after the restart. */
+	inject_reports(cw);
+	if (cw->head_mem &&
+	    !np_spool_write(&cw->spool, recq_at(&cw->head, 0), cw->head_mem, true, &d)) {
+		cw->st.spooled += cw->head_mem;
+		recq_drop_front(&cw->head, cw->head_mem);
+		cw->head_mem = 0;
+	}
 	update_gauges(cw);
 }
 
@@ -675,7 +748,7 @@ static int cw_flush(struct np_sink *s, int timeout_ms)
 	cw->loop->stop = false;
 	cw->flushing = true;
 	pump(cw);
-	while (cw->head.n || cw->tail.n || cw->req) {
+	while (cw->head.n || cw->tail.n || cw->req || drops_pending(cw)) {
 		uint64_t now = np_now_ms();
 
 		if (now >= end || cw->loop->stop)
@@ -699,12 +772,12 @@ void np_cw_stats_str(const struct np_cw_stats *st, char *buf, size_t sz)
 	snprintf(buf, sz,
 		 "produced=%" PRIu64 " reports=%" PRIu64 " from_spool_at_start=%" PRIu64
 		 " shipped=%" PRIu64 " rejected=%" PRIu64 " dropped_spool=%" PRIu64
-		 " dropped_failed=%" PRIu64 " dropped_oversize=%" PRIu64 " dropped_shutdown=%" PRIu64
+		 " dropped_failed=%" PRIu64 " dropped_corrupt=%" PRIu64 " dropped_oversize=%" PRIu64 " dropped_shutdown=%" PRIu64
 		 " in_memory=%" PRIu64 " in_spool=%" PRIu64 " spooled=%" PRIu64 " requests=%" PRIu64
 		 " retries=%" PRIu64 " bytes_sent=%" PRIu64 " bytes_uncompressed=%" PRIu64
 		 " cred_refreshes=%" PRIu64,
 		 st->produced, st->reports, st->from_spool_at_start, st->shipped, st->rejected,
-		 st->dropped_spool, st->dropped_failed, st->dropped_oversize, st->dropped_shutdown,
+		 st->dropped_spool, st->dropped_failed, st->dropped_corrupt, st->dropped_oversize, st->dropped_shutdown,
 		 st->in_memory, st->in_spool, st->spooled, st->requests, st->retries, st->bytes_sent,
 		 st->bytes_uncompressed, st->cred_refreshes);
 }

@@ -62,6 +62,7 @@ struct np_cw_stats {
 	uint64_t dropped_spool;    /* oldest deleted because the spool was full */
 	uint64_t dropped_failed;   /* batches given up on after client errors */
 	uint64_t dropped_oversize; /* records longer than an event may be */
+	uint64_t dropped_corrupt;  /* in spool segments that could not be read */
 	uint64_t dropped_shutdown; /* still in memory at exit with no spool */
 	uint64_t in_memory, in_spool;
 	uint64_t spooled;          /* records ever written to the spool */

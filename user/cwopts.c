@@ -24,6 +24,7 @@ static const struct option cw_longopts[] = {
 	{ "cluster-name", required_argument, NULL, NP_CWOPT_CLUSTER },
 	{ "cloudwatch-queue-bytes", required_argument, NULL, NP_CWOPT_QUEUE_MAX },
 	{ "cloudwatch-timeout", required_argument, NULL, NP_CWOPT_TIMEOUT },
+	{ "cloudwatch-retry-base", required_argument, NULL, NP_CWOPT_RETRY_BASE },
 };
 
 #define N_CW_OPTS (sizeof(cw_longopts) / sizeof(cw_longopts[0]))
@@ -125,13 +126,18 @@ int np_cwopts_parse(struct np_cwopts *o, int opt, const char *arg)
 		break;
 	case NP_CWOPT_FLUSH_DELAY:
 	case NP_CWOPT_TIMEOUT:
+	case NP_CWOPT_RETRY_BASE:
 		if (parse_seconds_ms(arg, &v) < 0) {
 			np_err("--%s %s: expected seconds, e.g. 5 or 0.5",
-			       opt == NP_CWOPT_TIMEOUT ? "cloudwatch-timeout" : "cloudwatch-flush-delay", arg);
+			       opt == NP_CWOPT_TIMEOUT ? "cloudwatch-timeout" :
+			       opt == NP_CWOPT_RETRY_BASE ? "cloudwatch-retry-base" : "cloudwatch-flush-delay",
+			       arg);
 			return -EINVAL;
 		}
 		if (opt == NP_CWOPT_TIMEOUT)
 			o->request_timeout_ms = (long)v;
+		else if (opt == NP_CWOPT_RETRY_BASE)
+			o->retry_base_ms = (uint32_t)v;
 		else
 			o->flush_delay_ms = (uint32_t)v;
 		break;
@@ -228,6 +234,8 @@ void np_cwopts_usage(FILE *f)
 	      "                      (default 5)\n"
 	      "  --cloudwatch-queue-bytes N  memory for records waiting (default 8M)\n"
 	      "  --cloudwatch-timeout SECONDS  per request (default 30)\n"
+	      "  --cloudwatch-retry-base SECONDS  first retry delay, doubled per attempt up to\n"
+	      "                      30 s, jittered (default 0.5; client errors x10)\n"
 	      "  --spool-dir DIR     keep records on disk while CloudWatch is unreachable or\n"
 	      "                      slow, and across restarts            env NETPOL_SPOOL_DIR\n"
 	      "  --spool-max-bytes N bound of the spool; the oldest records go first and the\n"
@@ -249,6 +257,7 @@ struct np_sink *np_cwopts_sink(const struct np_cwopts *o, struct np_loop *loop)
 		.flush_delay_ms = o->flush_delay_ms,
 		.queue_max_bytes = o->queue_max_bytes,
 		.request_timeout_ms = o->request_timeout_ms,
+		.retry_base_ms = o->retry_base_ms,
 	};
 
 	return np_cw_new(loop, &cfg);

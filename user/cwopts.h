@@ -35,6 +35,7 @@ enum {
 	NP_CWOPT_CLUSTER,
 	NP_CWOPT_QUEUE_MAX,
 	NP_CWOPT_TIMEOUT,
+	NP_CWOPT_RETRY_BASE,
 	NP_CWOPT_END,
 };
 
@@ -45,6 +46,7 @@ struct np_cwopts {
 	uint64_t spool_max_bytes, queue_max_bytes;
 	uint32_t flush_delay_ms;
 	long request_timeout_ms;
+	uint32_t retry_base_ms;
 	char *group_buf, *node_buf; /* defaults we built */
 };
 
