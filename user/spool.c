@@ -121,7 +121,8 @@ int np_spool_open(struct np_spool *sp, const char *dir, uint64_t max_bytes)
 		sp->used_bytes += s.bytes;
 		sp->records += s.nrecs;
 	}
-	qsort(sp->segs, sp->n, sizeof(*sp->segs), seg_cmp);
+	if (sp->n)
+		qsort(sp->segs, sp->n, sizeof(*sp->segs), seg_cmp);
 	if (sp->n)
 		np_info("spool: %zu segments (%" PRIu64 " records, %" PRIu64 " bytes) in %s to replay",
 			sp->n, sp->records, sp->used_bytes, dir);
