@@ -2,8 +2,8 @@
 #
 #   make            build everything into build/
 #   make deps       install the Debian packages the build and tests need
-#   make test       all tests: unit (+ASan/UBSan), BPF, conformance, end-to-end, CloudWatch
-#   make bench      benchmarks (BPF ns/packet, compile time)
+#   make test       all tests: unit (+ASan/UBSan), BPF, conformance, end-to-end, flows, CloudWatch
+#   make bench      benchmarks (BPF ns/packet, compile time, flow pipeline, agent memory, CloudWatch shipping)
 #   make demo       the built-in demo
 #   make test-kernels  the datapath under qemu on the EKS kernels 5.10 and 6.1 (+ this one)
 
@@ -29,7 +29,7 @@ DEB_PACKAGES := make gcc clang llvm bpftool libbpf-dev libelf-dev zlib1g-dev \
 CFLAGS_COMMON := -std=gnu11 -O2 -g -Wall -Wextra -Werror -Iinclude -Iuser -I$(BUILD)
 CFLAGS   ?=
 override CFLAGS += $(CFLAGS_COMMON)
-LDLIBS   := -lbpf -lelf -lz -ljansson -lyaml -lcurl
+LDLIBS   := -lbpf -lelf -lz -ljansson -lyaml -lcurl -lpthread
 BPF_CFLAGS := -g -O2 -target bpf -D__TARGET_ARCH_$(ARCH) -D__BPF__ \
 	-Wall -Wextra -Werror -Wno-unused-parameter -I$(BUILD) -Iinclude -Ibpf
 
@@ -53,7 +53,7 @@ TOOLS_SRCS := $(wildcard tools/*.c) $(wildcard tests/bpf/*.c)
 TOOL_BINS := $(patsubst tools/%.c,$(BUILD)/%,$(wildcard tools/*.c)) \
 	$(patsubst tests/bpf/%.c,$(BUILD)/tests/%,$(wildcard tests/bpf/*.c))
 
-.PHONY: all deps test test-all test-unit test-asan test-bpf test-cli test-conformance test-e2e test-cloudwatch test-kernels bench demo clean
+.PHONY: all deps test test-all test-unit test-asan test-bpf test-cli test-conformance test-e2e test-flows test-cloudwatch test-kernels bench demo clean
 .DELETE_ON_ERROR:
 
 all: $(BUILD)/netpol-agent $(BUILD)/netpolctl $(BPF_OBJS) $(TOOL_BINS)
@@ -123,7 +123,7 @@ test:
 	$(Q)tools/ensure-deps.sh $(DEB_PACKAGES)
 	$(Q)$(MAKE) --no-print-directory test-all
 
-test-all: test-unit test-asan test-bpf test-cli test-conformance test-e2e test-cloudwatch
+test-all: test-unit test-asan test-bpf test-cli test-conformance test-e2e test-flows test-cloudwatch
 	@echo "all test tiers passed"
 
 test-unit: $(UNIT_BINS)
@@ -144,6 +144,9 @@ test-conformance: all
 test-e2e: all
 	$(Q)tests/e2e/run.sh $(BUILD)
 
+test-flows: all
+	$(Q)tests/flows/run.sh $(BUILD)
+
 # CloudWatch Logs shipping against fake AWS endpoints on loopback (ports
 # 17510-17511); CW_OUTAGE_SECONDS (60) sets the outage test's length.
 test-cloudwatch: all
@@ -158,6 +161,7 @@ bench:
 	$(Q)tools/ensure-deps.sh $(DEB_PACKAGES)
 	$(Q)$(MAKE) --no-print-directory all
 	$(Q)tools/bench.sh $(BUILD)
+	$(Q)tools/flow-bench.sh $(BUILD)
 
 demo:
 	$(Q)tools/ensure-deps.sh $(DEB_PACKAGES)

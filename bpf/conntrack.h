@@ -29,44 +29,7 @@ struct np_ctx {
 	__u8 pad[3];
 } __attribute__((aligned(8)));
 
-/* Flow events are best effort: a full ring buffer loses the event, never
- * the packet.  Only here do we pay for bpf_ktime_get_ns(). */
-static __noinline int np_emit(struct __sk_buff *skb, const struct np_ctx *c,
-			      const struct np_res *r, __u32 kind)
-{
-	struct np_flow_event *e;
-
-	if (!cfg_emit_events)
-		return 0;
-	e = bpf_ringbuf_reserve(&np_events, sizeof(*e), 0);
-	if (!e)
-		return 0;
-	/* Ring buffer memory is not zeroed: write every field. */
-	e->ts_ns = bpf_ktime_get_ns();
-	__builtin_memcpy(&e->src, &c->p.src, sizeof(e->src));
-	__builtin_memcpy(&e->dst, &c->p.dst, sizeof(e->dst));
-	e->sport = c->p.sport;
-	e->dport = c->p.dport;
-	e->proto = c->p.proto;
-	e->dir = c->dir;
-	e->verdict = r->verdict;
-	e->reason = r->reason;
-	e->kind = kind;
-	e->tcp_flags = c->p.tcp_flags;
-	e->pad = 0;
-	e->cookie = r->cookie;
-	e->ep_id = r->ep_id;
-	e->ifindex = skb->ifindex;
-	e->pkt_len = skb->len;
-	/* Waking the reader per event costs microseconds (an interrupt per
-	 * new flow); wake it only once a batch is waiting.  The reader also
-	 * drains on a short timer, so a quiet trickle is never stuck. */
-	bpf_ringbuf_submit(e, bpf_ringbuf_query(&np_events, BPF_RB_AVAIL_DATA) >=
-				      cfg_events_wakeup_bytes
-			      ? BPF_RB_FORCE_WAKEUP
-			      : BPF_RB_NO_WAKEUP);
-	return 0;
-}
+#include "flowlog.h"
 
 static __always_inline int np_tcp_fresh_syn(__u8 flags)
 {
@@ -125,6 +88,8 @@ static __always_inline int np_ct_hit(struct __sk_buff *skb, struct np_ctx *c,
 	 * connection and must be judged as one, whichever side sends it. */
 	if (c->now - ct->last_seen > np_ct_timeout(c->key.proto, state) ||
 	    (tcp && np_tcp_fresh_syn(flags) && np_tcp_closing(state))) {
+		if ((ct->flow & (NP_FLOW_LOGGED | NP_FLOW_ENDED)) == NP_FLOW_LOGGED)
+			np_emit(c, &c->key, ct, NP_EV_END, NP_END_TIMEOUT);
 		bpf_map_delete_elem(&np_ct, &c->key);
 		return NP_CT_AGAIN;
 	}
@@ -138,10 +103,15 @@ static __always_inline int np_ct_hit(struct __sk_buff *skb, struct np_ctx *c,
 
 		np_judge_new(origin, &c->key, dport, &r);
 		if (r.verdict == NP_VERDICT_DENY) {
-			/* The event names the rule that used to allow it. */
-			r.cookie = ct->cookie;
+			/* The event keeps the rule that used to allow it and
+			 * the counters so far; the verdict and reason are the
+			 * new ones. */
+			if ((ct->flow & NP_FLOW_LOGGED) || np_flow_logged(NP_VERDICT_DENY)) {
+				ct->verdict = r.verdict;
+				ct->reason = r.reason;
+				np_emit(c, &c->key, ct, NP_EV_CUT, NP_END_NONE);
+			}
 			bpf_map_delete_elem(&np_ct, &c->key);
-			np_emit(skb, c, &r, NP_EV_CUT);
 			return TC_ACT_SHOT;
 		}
 		ct->gen = c->gen;
@@ -149,6 +119,13 @@ static __always_inline int np_ct_hit(struct __sk_buff *skb, struct np_ctx *c,
 		ct->verdict = r.verdict;
 		ct->reason = r.reason;
 		ct->ep_id = r.ep_id;
+		if (!(ct->flow & NP_FLOW_LOGGED) && np_flow_logged(r.verdict)) {
+			/* Now logged (say, it became an audit verdict): its
+			 * counters start here. */
+			ct->flow |= NP_FLOW_LOGGED;
+			ct->last_report = (__u32)c->now;
+			np_emit(c, &c->key, ct, NP_EV_NEW, NP_END_NONE);
+		}
 	}
 
 	if (!fwd)
@@ -161,18 +138,39 @@ static __always_inline int np_ct_hit(struct __sk_buff *skb, struct np_ctx *c,
 		ct->state = state;
 	if (ct->last_seen != c->now)
 		ct->last_seen = c->now;
+	if ((ct->flow & (NP_FLOW_LOGGED | NP_FLOW_ENDED)) == NP_FLOW_LOGGED) {
+		np_flow_count(skb, c, ct, fwd);
+		if (tcp && np_tcp_closing(state)) {
+			ct->flow |= NP_FLOW_ENDED;
+			np_emit(c, &c->key, ct, NP_EV_END,
+				(state & NP_TCP_RST) ? NP_END_RST : NP_END_FIN);
+		} else if (np_flow_report_due(c, ct->last_report)) {
+			ct->last_report = (__u32)c->now;
+			np_emit(c, &c->key, ct, NP_EV_UPDATE, NP_END_NONE);
+		}
+	}
 	return TC_ACT_OK;
 }
 
 /* Recently denied in this direction under the current policy: drop without
- * judging and without another event.  Inline, before np_ct_miss: a flood of
- * denied packets then costs two lookups and no function call. */
-static __always_inline int np_deny_cached(const struct np_ctx *c)
+ * judging, only counting it into its denial aggregate.  Inline, before
+ * np_ct_miss: a flood of denied packets then costs three lookups. */
+static __always_inline int np_deny_cached(struct __sk_buff *skb, const struct np_ctx *c)
 {
 	struct np_ct_val *d = bpf_map_lookup_elem(&np_ct_deny, &c->key);
+	struct np_res r;
 
-	return d && d->origin == c->dir && d->gen == c->gen &&
-	       c->now - d->last_seen <= cfg_to_deny;
+	if (!d || d->origin != c->dir || d->gen != c->gen ||
+	    c->now - d->last_seen > cfg_to_deny)
+		return 0;
+	if (np_flow_logged(NP_VERDICT_DENY)) {
+		r.cookie = d->cookie;
+		r.ep_id = d->ep_id;
+		r.verdict = d->verdict;
+		r.reason = d->reason;
+		np_deny_account(skb, c, &r);
+	}
+	return 1;
 }
 
 /*
@@ -223,13 +221,19 @@ static __noinline int np_ct_miss(struct __sk_buff *skb, struct np_ctx *c)
 
 	if (r.verdict == NP_VERDICT_DENY) {
 		bpf_map_update_elem(&np_ct_deny, &c->key, &v, BPF_ANY);
-		np_emit(skb, c, &r, NP_EV_DENY);
+		np_deny_account(skb, c, &r);
 		return TC_ACT_SHOT;
+	}
+	if (np_flow_logged(r.verdict)) {
+		v.flow = NP_FLOW_LOGGED;
+		v.last_report = (__u32)c->now;
+		np_flow_count(skb, c, &v, origin == dir);
 	}
 	/* If the table is full the LRU evicts; if the update still fails the
 	 * packet passes anyway and the next one is judged again. */
 	bpf_map_update_elem(&np_ct, &c->key, &v, BPF_ANY);
-	np_emit(skb, c, &r, NP_EV_NEW);
+	if (v.flow & NP_FLOW_LOGGED)
+		np_emit(c, &c->key, &v, NP_EV_NEW, NP_END_NONE);
 	return TC_ACT_OK;
 }
 

@@ -30,6 +30,10 @@
 const volatile __u8 cfg_audit_all = 0;    /* denials pass with verdict AUDIT */
 const volatile __u8 cfg_deny_unknown = 0; /* drop traffic of unknown pods/interfaces */
 const volatile __u8 cfg_emit_events = 1;
+const volatile __u8 cfg_flow_log = NP_FLOW_LOG_ALL;    /* enum np_flow_log */
+const volatile __u32 cfg_report_jiffies = 60 * 250;   /* flow interval */
+const volatile __u64 cfg_hz = 250;
+const volatile __u32 cfg_deny_events_per_s = 500;     /* per CPU */
 /* Wake the event reader once this much is waiting (see np_emit). */
 const volatile __u64 cfg_events_wakeup_bytes = 64 * 1024;
 const volatile __u64 cfg_to_tcp_syn = 60 * 250;      /* SYN seen, no reply yet */
@@ -109,6 +113,27 @@ struct {
 	__uint(max_entries, 4 << 20);
 } np_events SEC(".maps");
 
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 65536);
+	__type(key, struct np_ct_key);
+	__type(value, struct np_ct_val);
+} np_flow_deny SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, NP_STAT_MAX);
+	__type(key, __u32);
+	__type(value, __u64);
+} np_flow_stats SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct np_flow_budget);
+} np_flow_budget SEC(".maps");
+
 #include "policy.h"
 #include "conntrack.h"
 
@@ -179,6 +204,24 @@ static __always_inline int np_frag_ports(struct np_pkt *p)
 	return 0;
 }
 
+/* Conntrack key from the pod's point of view. */
+static __always_inline void np_ct_key_fill(struct np_ctx *c, struct __sk_buff *skb)
+{
+	c->key.proto = c->p.proto;
+	c->key.ifindex = skb->ifindex;
+	if (c->dir == NP_DIR_EGRESS) {
+		c->key.local = c->p.src;
+		c->key.remote = c->p.dst;
+		c->key.local_port = c->p.sport;
+		c->key.remote_port = c->p.dport;
+	} else {
+		c->key.local = c->p.dst;
+		c->key.remote = c->p.src;
+		c->key.local_port = c->p.dport;
+		c->key.remote_port = c->p.sport;
+	}
+}
+
 static __always_inline int judge(struct __sk_buff *skb, const __u8 dir)
 {
 	struct np_ctx c;
@@ -215,42 +258,29 @@ static __always_inline int judge(struct __sk_buff *skb, const __u8 dir)
 	if (np_link_scoped(&c.p.src, &c.p.dst))
 		return TC_ACT_OK;
 
+	c.now = bpf_jiffies64();
 	if (c.p.frag == NP_FRAG_LATER && np_frag_ports(&c.p) < 0) {
 		struct np_res r = {
 			.verdict = NP_VERDICT_DENY,
 			.reason = NP_REASON_FRAGMENT,
 		};
 
-		np_emit(skb, &c, &r, NP_EV_DENY);
+		np_ct_key_fill(&c, skb); /* ports unknown: 0 */
+		np_deny_account(skb, &c, &r);
 		return TC_ACT_SHOT;
 	}
 
-	/* Conntrack key from the pod's point of view. */
-	c.key.proto = c.p.proto;
-	c.key.ifindex = skb->ifindex;
-	if (dir == NP_DIR_EGRESS) {
-		c.key.local = c.p.src;
-		c.key.remote = c.p.dst;
-		c.key.local_port = c.p.sport;
-		c.key.remote_port = c.p.dport;
-	} else {
-		c.key.local = c.p.dst;
-		c.key.remote = c.p.src;
-		c.key.local_port = c.p.dport;
-		c.key.remote_port = c.p.sport;
-	}
-
+	np_ct_key_fill(&c, skb);
 	ct = bpf_map_lookup_elem(&np_ct, &c.key);
 	st = bpf_map_lookup_elem(&np_state, &zero);
 	c.gen = st ? st->gen : 0;
-	c.now = bpf_jiffies64();
 	if (ct) {
 		rc = np_ct_hit(skb, &c, ct);
 		if (rc != NP_CT_AGAIN)
 			goto out;
 	}
 
-	if (np_deny_cached(&c)) {
+	if (np_deny_cached(skb, &c)) {
 		rc = TC_ACT_SHOT;
 		goto out;
 	}
@@ -273,7 +303,7 @@ static __always_inline int judge(struct __sk_buff *skb, const __u8 dir)
 				.reason = NP_REASON_SPOOFED,
 			};
 
-			np_emit(skb, &c, &r, NP_EV_DENY);
+			np_deny_account(skb, &c, &r);
 			return TC_ACT_SHOT;
 		}
 	}

@@ -151,6 +151,51 @@ struct np_ct_val {
 	__u8 reason;     /* enum np_reason */
 	__u8 state;      /* NP_TCP_* bits (also NP_TCP_SEEN_REPLY for UDP etc.) */
 	__u32 ep_id;     /* endpoint at the time of the verdict */
+	/* Flow accounting: kept only while the flow is logged (NP_FLOW_LOGGED),
+	 * cumulative since the entry was created.  [0] counts packets in the
+	 * origin direction, [1] the replies.  Plain adds: two CPUs updating one
+	 * connection at the same instant may lose a count, never a packet. */
+	__u64 bytes[2];
+	__u32 packets[2];
+	__u32 last_report; /* low 32 bits of jiffies64 of the last event */
+	__u8 tcp_flags;    /* NP_FLOW_TCP_* seen so far */
+	__u8 flow;         /* NP_FLOW_* */
+	__u16 eph_port;    /* np_flow_deny: the client's port while only one was seen (network order) */
+};
+
+/* np_ct_val.flow */
+#define NP_FLOW_LOGGED (1u << 0)     /* events are emitted for this flow */
+#define NP_FLOW_MULTI_PORT (1u << 1) /* np_flow_deny: several client ports seen */
+#define NP_FLOW_ENDED (1u << 2)      /* the end event was sent */
+
+/* np_ct_val.tcp_flags and np_flow_event.tcp_flags: VPC Flow Logs' bits
+ * (FIN 1, SYN 2, RST 4; SYN-ACK shows as SYN|ACK = 18). */
+#define NP_FLOW_TCP_FIN 0x01
+#define NP_FLOW_TCP_SYN 0x02
+#define NP_FLOW_TCP_RST 0x04
+#define NP_FLOW_TCP_ACK 0x10 /* only together with SYN: a SYN-ACK was seen */
+
+/* Load-time flow logging level (cfg_flow_log).  Audit verdicts are logged
+ * at every level. */
+enum np_flow_log {
+	NP_FLOW_LOG_NONE = 0,
+	NP_FLOW_LOG_REJECTED = 1,
+	NP_FLOW_LOG_ALL = 2,
+};
+
+/* flow_stats: BPF_MAP_TYPE_PERCPU_ARRAY of __u64, one slot per counter. */
+enum np_flow_stat {
+	NP_STAT_EVENTS_LOST = 0,       /* ring buffer full: event not written */
+	NP_STAT_EVENTS_SUPPRESSED = 1, /* over the denial event budget */
+	NP_STAT_MAX = 4,
+};
+
+/* flow_budget: BPF_MAP_TYPE_PERCPU_ARRAY, one element: the denial events
+ * this CPU sent in the current one-second window. */
+struct np_flow_budget {
+	__u64 window_start; /* jiffies64 */
+	__u32 sent;
+	__u32 pad;
 };
 
 /* frags: BPF_MAP_TYPE_LRU_HASH: ports of a first fragment, so later
@@ -178,27 +223,43 @@ struct np_state {
 /* events: BPF_MAP_TYPE_RINGBUF of struct np_flow_event. */
 enum np_event_kind {
 	NP_EV_NEW = 1,    /* first packet of a connection (allowed or audited) */
-	NP_EV_DENY = 2,   /* first packet of a denied 5-tuple (repeats are counted) */
+	NP_EV_DENY = 2,   /* denied traffic: first packet of an aggregate, then once per interval */
 	NP_EV_CUT = 3,    /* an established connection cut after a policy change */
+	NP_EV_UPDATE = 4, /* counters of a logged connection, once per interval while it is active */
+	NP_EV_END = 5,    /* a logged connection ended (np_flow_event.end says how) */
 };
 
+enum np_flow_end {
+	NP_END_NONE = 0,
+	NP_END_FIN = 1,     /* FIN both ways */
+	NP_END_RST = 2,
+	NP_END_TIMEOUT = 3, /* idle past its timeout, noticed by a later packet */
+};
+
+/* One event per flow and kind, never one per packet.  The key is the
+ * conntrack key (the pod's point of view); origin says who opened the flow,
+ * so the originator is key.local for NP_DIR_EGRESS and key.remote for
+ * NP_DIR_INGRESS.  Counters are cumulative since the flow started: a lost
+ * event loses no count, the next one carries it.  Denial aggregates
+ * (NP_EV_DENY) have the client's port zeroed in the key and carry it in
+ * eph_port while only one was seen. */
 struct np_flow_event {
-	__u64 ts_ns;      /* bpf_ktime_get_ns() */
-	struct np_addr src;
-	struct np_addr dst;
-	__u16 sport;      /* network order */
-	__u16 dport;      /* network order */
-	__u8 proto;
-	__u8 dir;         /* enum np_dir of the program that saw it */
-	__u8 verdict;     /* enum np_verdict */
-	__u8 reason;      /* enum np_reason */
-	__u8 kind;        /* enum np_event_kind */
-	__u8 tcp_flags;
-	__u16 pad;
-	__u32 cookie;
+	__u64 ts_ns;       /* bpf_ktime_get_ns() (CLOCK_MONOTONIC) */
+	__u64 bytes[2];    /* [0] origin direction, [1] replies */
+	struct np_ct_key key;
+	__u32 packets[2];
+	__u32 cookie;      /* allowing rule (ACCEPT), or the rule a cut flow had */
 	__u32 ep_id;
-	__u32 ifindex;
-	__u32 pkt_len;
+	__u8 kind;         /* enum np_event_kind */
+	__u8 origin;       /* enum np_dir: who opened the flow */
+	__u8 dir;          /* enum np_dir of the program that saw the packet */
+	__u8 verdict;      /* enum np_verdict */
+	__u8 reason;       /* enum np_reason */
+	__u8 tcp_flags;    /* NP_FLOW_TCP_* seen so far */
+	__u8 end;          /* enum np_flow_end (NP_EV_END) */
+	__u8 flow;         /* NP_FLOW_* */
+	__u16 eph_port;    /* network order; 0 when several */
+	__u16 pad;
 };
 
 #define NP_STATIC_ASSERT(c, m) _Static_assert(c, m)
@@ -208,11 +269,12 @@ NP_STATIC_ASSERT(sizeof(struct np_iface) == 40, "np_iface");
 NP_STATIC_ASSERT(sizeof(struct np_peer_key) == 24, "np_peer_key");
 NP_STATIC_ASSERT(sizeof(struct np_port_key) == 12, "np_port_key");
 NP_STATIC_ASSERT(sizeof(struct np_ct_key) == 44, "np_ct_key");
-NP_STATIC_ASSERT(sizeof(struct np_ct_val) == 32, "np_ct_val");
+NP_STATIC_ASSERT(sizeof(struct np_ct_val) == 64, "np_ct_val");
+NP_STATIC_ASSERT(sizeof(struct np_flow_budget) == 16, "np_flow_budget");
 NP_STATIC_ASSERT(sizeof(struct np_frag_key) == 40, "np_frag_key");
 NP_STATIC_ASSERT(sizeof(struct np_frag_val) == 8, "np_frag_val");
 NP_STATIC_ASSERT(sizeof(struct np_state) == 8, "np_state");
-NP_STATIC_ASSERT(sizeof(struct np_flow_event) == 72, "np_flow_event");
+NP_STATIC_ASSERT(sizeof(struct np_flow_event) == 96, "np_flow_event");
 
 /* Rule cookies: 0 is never a rule. */
 #define NP_COOKIE_NONE 0u

@@ -107,8 +107,9 @@ while IFS= read -r line; do
 done < "$TMP/verdicts.jsonl"
 
 say "Start the agent on the node: it finds the relay's interface from the routing table and attaches there"
-run "netpol-agent --objects objects/ --pin-path $PIN"
+run "netpol-agent --objects objects/ --pin-path $PIN --flow-log-file flows.log --flow-interval 1"
 nsenter --net="/run/netns/$NODE_NS" "$BUILD/netpol-agent" --objects "$TMP" --pin-path "$PIN" \
+	--flow-log-file "$TMP/flows.log" --flow-interval 1 --node-name demo-node \
 	>/dev/null 2>"$TMP/agent.log" &
 AGENT_PID=$!
 if ! wait_for_log "$TMP/agent.log" 'msg="ready' 100; then
@@ -132,6 +133,19 @@ conn() { # LABEL NS PORT EXPECT(allowed|denied) WHY
 conn "AKS client" aks 443 allowed "(the echo came back)"
 conn "AKS client" aks 80 denied "(only 443 is open to AKS; the SYN was dropped)"
 conn "outside client" outside 443 denied "(192.168.77.7 is not an AKS range)"
+
+say "The flow records of those connections (who, verdict, which policy), read back with netpolctl flows"
+sleep 2
+run "netpolctl flows --file flows.log --pod relay/relay-0 --output table"
+"$BUILD/netpolctl" flows --file "$TMP/flows.log" --pod relay/relay-0 --output table | sed 's/^/    /'
+if jq -se 'any(.action=="ACCEPT" and .srcAddr=="10.250.0.5" and .dstPort==443 and .policy=="relay/relay-allow-aks")
+	and any(.action=="REJECT" and .srcAddr=="192.168.77.7" and .dstPort==443)' "$TMP/flows.log" >/dev/null; then
+	good "ACCEPT for the AKS client by relay/relay-allow-aks ingress[0]; REJECT for the outside client"
+else
+	bad "the expected ACCEPT and REJECT records are missing from $TMP/flows.log"
+fi
+run "one record as CloudWatch Logs Insights will see it:"
+jq -c 'select(.action=="REJECT" and .srcAddr=="192.168.77.7")' "$TMP/flows.log" | head -1 | sed 's/^/    /'
 
 say "Stop the agent: enforcement stays in place (a restart or upgrade opens no hole)"
 stop_pid "$AGENT_PID" TERM

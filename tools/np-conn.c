@@ -22,6 +22,12 @@
  *       back within --timeout-ms (default 1000).  Exit 0 when every exchange
  *       succeeded ("held ..."), 1 at the first that did not ("broken after
  *       ... ms at exchange N: ..."), 2 on bad usage.
+ *
+ *   np-conn syn --count N ADDR PORT
+ *       Start N TCP connections at once (non-blocking connect: one SYN
+ *       each, from N different source ports) and close them right away:
+ *       a SYN flood in miniature, for the flow log tests.  Exit 0 once
+ *       all N were sent, 1 when a socket could not be opened.
  */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
@@ -53,11 +59,13 @@ static void usage(FILE *f)
 		"usage: np-conn listen [--udp] PORT\n"
 		"       np-conn connect [--udp] [--timeout-ms N] [--source ADDR] ADDR PORT\n"
 		"       np-conn hold [--udp] [--interval-ms N] [--duration-ms N] [--timeout-ms N] ADDR PORT\n"
+		"       np-conn syn --count N ADDR PORT\n"
 		"\n"
 		"listen:  echo server on [::]:PORT (dual-stack); TCP: one line per connection\n"
 		"connect: send \"ping\\n\", expect the echo; exit 0 ok, 1 failed, 2 usage\n"
 		"hold:    one connection, a line echoed every interval for the duration;\n"
-		"         exit 0 held, 1 broken (when and how on stderr), 2 usage\n");
+		"         exit 0 held, 1 broken (when and how on stderr), 2 usage\n"
+		"syn:     N connection attempts at once from N source ports, closed at once\n");
 }
 
 static int parse_port(const char *s, uint16_t *port)
@@ -417,6 +425,45 @@ cleanup:
 	return ret;
 }
 
+/* ---- syn ---- */
+
+static int do_syn(long count, const char *addr, uint16_t port)
+{
+	struct sockaddr_storage ss;
+	socklen_t len;
+	int *fds = calloc((size_t)count, sizeof(int));
+	long opened = 0;
+	int ret = EXIT_FAIL;
+
+	if (!fds || parse_addr(addr, port, &ss, &len)) {
+		fprintf(stderr, "np-conn syn: \"%s\" is not an IPv4 or IPv6 address\n", addr);
+		goto cleanup;
+	}
+	for (; opened < count; opened++) {
+		int fd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+
+		if (fd < 0) {
+			fprintf(stderr, "np-conn syn: socket: %s\n", strerror(errno));
+			goto cleanup;
+		}
+		fds[opened] = fd;
+		if (connect(fd, (struct sockaddr *)&ss, len) < 0 && errno != EINPROGRESS) {
+			fprintf(stderr, "np-conn syn: connect: %s\n", strerror(errno));
+			opened++;
+			goto cleanup;
+		}
+	}
+	/* Let the SYNs leave before the sockets go away. */
+	usleep(200 * 1000);
+	fprintf(stderr, "np-conn syn: %ld SYNs sent to %s port %u\n", count, addr, port);
+	ret = 0;
+cleanup:
+	for (long i = 0; fds && i < opened; i++)
+		close(fds[i]);
+	free(fds);
+	return ret;
+}
+
 int main(int argc, char **argv)
 {
 	static const struct option longopts[] = {
@@ -425,12 +472,13 @@ int main(int argc, char **argv)
 		{ "source", required_argument, NULL, 's' },
 		{ "interval-ms", required_argument, NULL, 'i' },
 		{ "duration-ms", required_argument, NULL, 'd' },
+		{ "count", required_argument, NULL, 'c' },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
 	};
 	const char *cmd, *source = NULL;
 	bool udp = false;
-	long timeout_ms = 2000, interval_ms = 100, duration_ms = 3000;
+	long timeout_ms = 2000, interval_ms = 100, duration_ms = 3000, count = 0;
 	bool timeout_set = false;
 	uint16_t port;
 	int opt;
@@ -447,6 +495,7 @@ int main(int argc, char **argv)
 		case 'u':
 			udp = true;
 			break;
+		case 'c':
 		case 't':
 		case 'i':
 		case 'd': {
@@ -455,11 +504,14 @@ int main(int argc, char **argv)
 
 			if (!end || *end || v < 1 || v > 600000) {
 				fprintf(stderr, "np-conn: --%s \"%s\" is not 1..600000\n",
-					opt == 't' ? "timeout-ms" : opt == 'i' ? "interval-ms" : "duration-ms",
+					opt == 't' ? "timeout-ms" : opt == 'i' ? "interval-ms"
+					: opt == 'c' ? "count" : "duration-ms",
 					optarg);
 				return EXIT_USAGE;
 			}
-			if (opt == 't') {
+			if (opt == 'c') {
+				count = v;
+			} else if (opt == 't') {
 				timeout_ms = v;
 				timeout_set = true;
 			} else if (opt == 'i') {
@@ -501,6 +553,13 @@ int main(int argc, char **argv)
 		}
 		return do_hold(udp, (int)interval_ms, (int)duration_ms,
 			       timeout_set ? (int)timeout_ms : 1000, argv[optind], port);
+	}
+	if (strcmp(cmd, "syn") == 0 && optind == argc - 2 && count > 0 && !source && !udp) {
+		if (parse_port(argv[optind + 1], &port)) {
+			fprintf(stderr, "np-conn syn: \"%s\" is not a port (1..65535)\n", argv[optind + 1]);
+			return EXIT_USAGE;
+		}
+		return do_syn(count, argv[optind], port);
 	}
 	usage(stderr);
 	return EXIT_USAGE;

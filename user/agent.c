@@ -37,6 +37,8 @@
 #include "attach.h"
 #include "compile.h"
 #include "evloop.h"
+#include "filesink.h"
+#include "flowlog.h"
 #include "loader.h"
 #include "log.h"
 #include "mapsize.h"
@@ -86,10 +88,19 @@ struct agent {
 	bool force_reattach;        /* next reconcile replaces every filter */
 	struct np_iface_entry *last_plan; /* what np_ifaces holds */
 	size_t n_last_plan;
-	struct ring_buffer *rb;
+	/* flow logs */
+	const char *node_name;
+	const char *flow_file;     /* --flow-log-file; NULL: none */
+	struct np_filesink_opts file_opts;
+	struct np_flowlog_opts flow_opts;
+	struct np_sink *sinks[NP_FLOWLOG_MAX_SINKS];
+	size_t n_sinks;
+	struct np_flowlog flows;
+	bool flows_on;
+	char hostname[256];
 	int sigfd, inofd, nlfd;
 	struct np_loop loop;
-	struct np_timer watch_timer, drain_timer;
+	struct np_timer watch_timer;
 	struct watch *watches;
 	size_t n_watches, cap_watches;
 	bool reload_pending, missing_paths;
@@ -134,6 +145,23 @@ static void usage(FILE *f)
 		"  --no-watch          do not watch the objects (SIGHUP still reloads)\n"
 		"                                                                env NETPOL_WATCH=0\n"
 		"  --audit             report denials but let the packets pass   env NETPOL_AUDIT=1\n"
+		"  --node-name NAME    this node's name, in flow records (default: env NODE_NAME,\n"
+		"                      else the host name)\n"
+		"  --flow-log-file PATH  write flow records (JSON lines) to PATH, or - for standard\n"
+		"                      output; no flow records without it      env NETPOL_FLOW_LOG_FILE\n"
+		"  --flow-log LEVEL    all (default), rejected or none: which flows are logged;\n"
+		"                      audit verdicts always are (load-time)   env NETPOL_FLOW_LOG\n"
+		"  --flow-interval SECONDS  aggregation interval, 1..3600 (default 60)\n"
+		"                                                                env NETPOL_FLOW_INTERVAL\n"
+		"  --flow-log-max-bytes N  rotate the flow log file at N bytes (default 104857600;\n"
+		"                      0: never)                                env NETPOL_FLOW_LOG_MAX_BYTES\n"
+		"  --flow-log-keep N   rotated files kept, gzip-compressed (default 5)\n"
+		"                                                                env NETPOL_FLOW_LOG_KEEP\n"
+		"  --flow-queue N      records queued per sink before the oldest are dropped and\n"
+		"                      reported (default 100000)               env NETPOL_FLOW_QUEUE\n"
+		"  --flow-deny-events N  denial events per CPU and second the kernel may send\n"
+		"                      (default 500; the rest are counted as skipped)\n"
+		"                                                                env NETPOL_FLOW_DENY_EVENTS\n"
 		"  --log-level LEVEL   error, warn, info (default) or debug      env NETPOL_LOG_LEVEL\n"
 		"  --log-format FMT    logfmt (default) or json                  env NETPOL_LOG_FORMAT\n"
 		"%s"
@@ -252,6 +280,108 @@ static int set_enforcement(struct agent *a, const char *s, const char *from)
 	return 0;
 }
 
+enum { FLOW_FILE, FLOW_LEVEL, FLOW_INTERVAL, FLOW_MAX_BYTES, FLOW_KEEP, FLOW_QUEUE,
+       FLOW_DENY_EVENTS, FLOW_OPT_N };
+
+/* Parse S as an integer in [MIN, MAX]; FROM names the flag or variable. */
+static int parse_uint(const char *s, unsigned long long min, unsigned long long max,
+		      const char *from, unsigned long long *out)
+{
+	char *end = NULL;
+	unsigned long long v;
+
+	errno = 0;
+	v = strtoull(s, &end, 10);
+	if (errno || !end || *end || end == s || *s == '-' || v < min || v > max) {
+		np_err("%s: \"%s\" is not a number from %llu to %llu", from, s, min, max);
+		return -EINVAL;
+	}
+	*out = v;
+	return 0;
+}
+
+/* The flow log flags (FLOW[i] from the command line, else env). */
+static int parse_flow_opts(struct agent *a, const char **flow)
+{
+	static const struct {
+		const char *flag, *env;
+		unsigned long long min, max;
+	} spec[FLOW_OPT_N] = {
+		[FLOW_FILE] = { "--flow-log-file", "NETPOL_FLOW_LOG_FILE", 0, 0 },
+		[FLOW_LEVEL] = { "--flow-log", "NETPOL_FLOW_LOG", 0, 0 },
+		[FLOW_INTERVAL] = { "--flow-interval", "NETPOL_FLOW_INTERVAL", 1, 3600 },
+		[FLOW_MAX_BYTES] = { "--flow-log-max-bytes", "NETPOL_FLOW_LOG_MAX_BYTES", 0, 1ull << 50 },
+		[FLOW_KEEP] = { "--flow-log-keep", "NETPOL_FLOW_LOG_KEEP", 0, 1000 },
+		[FLOW_QUEUE] = { "--flow-queue", "NETPOL_FLOW_QUEUE", 1, 100000000 },
+		[FLOW_DENY_EVENTS] = { "--flow-deny-events", "NETPOL_FLOW_DENY_EVENTS", 1, 10000000 },
+	};
+	unsigned long long v[FLOW_OPT_N] = { [FLOW_INTERVAL] = 60, [FLOW_MAX_BYTES] = 100ull << 20,
+					     [FLOW_KEEP] = 5, [FLOW_QUEUE] = 100000,
+					     [FLOW_DENY_EVENTS] = 500 };
+	const char *from[FLOW_OPT_N];
+	const char *env;
+	int ret = 0;
+
+	for (int i = 0; i < FLOW_OPT_N; i++) {
+		from[i] = spec[i].flag;
+		if (!flow[i] && (env = getenv(spec[i].env)) && *env) {
+			flow[i] = env;
+			from[i] = spec[i].env;
+		}
+		if (flow[i] && spec[i].max && (ret = parse_uint(flow[i], spec[i].min, spec[i].max, from[i], &v[i])))
+			goto cleanup;
+	}
+	a->lopts.flow_log = NP_FLOW_LOG_ALL;
+	if (flow[FLOW_LEVEL]) {
+		if (strcmp(flow[FLOW_LEVEL], "all") == 0) {
+			a->lopts.flow_log = NP_FLOW_LOG_ALL;
+		} else if (strcmp(flow[FLOW_LEVEL], "rejected") == 0) {
+			a->lopts.flow_log = NP_FLOW_LOG_REJECTED;
+		} else if (strcmp(flow[FLOW_LEVEL], "none") == 0) {
+			a->lopts.flow_log = NP_FLOW_LOG_NONE;
+		} else {
+			np_err("%s: \"%s\" is not all, rejected or none", from[FLOW_LEVEL], flow[FLOW_LEVEL]);
+			ret = -EINVAL;
+			goto cleanup;
+		}
+	}
+	a->flow_file = flow[FLOW_FILE];
+	a->file_opts.path = a->flow_file;
+	a->file_opts.max_bytes = v[FLOW_MAX_BYTES];
+	a->file_opts.keep = (unsigned int)v[FLOW_KEEP];
+	a->lopts.flow_interval_s = (__u32)v[FLOW_INTERVAL];
+	a->lopts.deny_events_per_s = (__u32)v[FLOW_DENY_EVENTS];
+	a->flow_opts.interval_s = (uint32_t)v[FLOW_INTERVAL];
+	a->flow_opts.queue_max = (size_t)v[FLOW_QUEUE];
+	if (!a->node_name && (env = getenv("NODE_NAME")) && *env)
+		a->node_name = env;
+	if (!a->node_name && gethostname(a->hostname, sizeof(a->hostname) - 1) == 0)
+		a->node_name = a->hostname;
+	a->flow_opts.node = a->node_name;
+cleanup:
+	return ret;
+}
+
+/* The sinks the flags ask for; the datapath emits events only if any. */
+static int open_sinks(struct agent *a)
+{
+	int err = 0;
+
+	if (a->flow_file) {
+		a->sinks[a->n_sinks] = np_filesink_new(&a->file_opts, &err);
+		if (!a->sinks[a->n_sinks])
+			return err;
+		a->n_sinks++;
+	}
+	a->lopts.emit_events = a->n_sinks > 0;
+	a->flow_opts.agg.to_tcp_syn_s = a->lopts.to_tcp_syn_s;
+	a->flow_opts.agg.to_tcp_est_s = a->lopts.to_tcp_est_s;
+	a->flow_opts.agg.to_tcp_close_s = a->lopts.to_tcp_close_s;
+	a->flow_opts.agg.to_other_s = a->lopts.to_other_s;
+	a->flow_opts.agg.to_icmp_s = a->lopts.to_icmp_s;
+	return 0;
+}
+
 /* Flags first into temporaries, then environment for what flags left unset.
  * 1 = --help shown, 0 = run, -EINVAL = usage error (reported). */
 static int parse_args(struct agent *a, int argc, char **argv)
@@ -267,10 +397,19 @@ static int parse_args(struct agent *a, int argc, char **argv)
 		{ "default-enforcement", required_argument, NULL, 'E' },
 		{ "uninstall", no_argument, NULL, 'U' },
 		{ "no-watch", no_argument, NULL, 'W' },
+		{ "node-name", required_argument, NULL, 'N' },
+		{ "flow-log-file", required_argument, NULL, 1001 },
+		{ "flow-log", required_argument, NULL, 1002 },
+		{ "flow-interval", required_argument, NULL, 1003 },
+		{ "flow-log-max-bytes", required_argument, NULL, 1004 },
+		{ "flow-log-keep", required_argument, NULL, 1005 },
+		{ "flow-queue", required_argument, NULL, 1006 },
+		{ "flow-deny-events", required_argument, NULL, 1007 },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
 	};
 	const char *level = NULL, *format = NULL, *enforcement = NULL, *env;
+	const char *flow[FLOW_OPT_N] = { 0 };
 	bool audit = false, node_flag = false, no_watch = false;
 	int opt, ret = 0;
 
@@ -311,6 +450,12 @@ static int parse_args(struct agent *a, int argc, char **argv)
 			break;
 		case 'W':
 			no_watch = true;
+			break;
+		case 'N':
+			a->node_name = optarg;
+			break;
+		case 1001 ... 1007:
+			flow[opt - 1001] = optarg;
 			break;
 		case 'h':
 			usage(stdout);
@@ -371,6 +516,9 @@ static int parse_args(struct agent *a, int argc, char **argv)
 		goto cleanup;
 	if (!audit && env_true("NETPOL_AUDIT"))
 		audit = true;
+	ret = parse_flow_opts(a, flow);
+	if (ret)
+		goto cleanup;
 	a->lopts.audit_all = audit;
 	if (a->n_paths == 0) {
 		np_err("no objects given: use --objects PATH (a file or directory of Namespaces, Pods and NetworkPolicies) or NETPOL_OBJECTS");
@@ -683,6 +831,20 @@ cleanup:
 	return ret;
 }
 
+/* Flow records name pods and policies as of the last good policy. */
+static void update_flow_meta(struct agent *a)
+{
+	struct np_flow_meta meta;
+
+	if (!a->flows_on)
+		return;
+	if (np_flow_meta_build(&meta, &a->objs, &a->compiled)) {
+		np_warn("flow logs: out of memory updating pod and policy names; records keep the previous ones");
+		return;
+	}
+	np_flowlog_set_meta(&a->flows, &meta);
+}
+
 static void reload(struct agent *a, const char *why)
 {
 	struct np_objects objs;
@@ -715,6 +877,7 @@ static void reload(struct agent *a, const char *why)
 	a->objs = objs;
 	have_compiled = have_objs = false;
 	np_ids_gc(&a->ids);
+	update_flow_meta(a);
 	np_info("reloaded: %zu policies, %zu pods (%zu local on %zu interfaces, %zu failed to attach); map changes: endpoints +%zu/-%zu, interfaces +%zu/-%zu, peers +%zu/-%zu, ports +%zu/-%zu",
 		a->objs.n_policies, a->objs.n_pods, plan.local_pods, a->n_atts, failed,
 		stats.upserts[NP_SYNC_ENDPOINTS], stats.deletes[NP_SYNC_ENDPOINTS],
@@ -881,34 +1044,6 @@ static void arm_timer(struct agent *a, int ms)
 	np_timer_arm(&a->loop, &a->watch_timer, (uint64_t)ms);
 }
 
-static int on_event(void *ctx, void *data, size_t size)
-{
-	const struct agent *a = ctx;
-	const struct np_flow_event *ev = data;
-	char src[INET6_ADDRSTRLEN + 8], dst[INET6_ADDRSTRLEN + 8];
-	const char *kind;
-	char *const *pod;
-
-	if (size < sizeof(*ev))
-		return 0;
-	kind = ev->kind == NP_EV_NEW ? "new" : ev->kind == NP_EV_DENY ? "deny"
-				     : ev->kind == NP_EV_CUT ? "cut" : "unknown";
-	pod = np_hashmap_get(&a->compiled.ep_names, &ev->ep_id);
-	bool v6 = !np_addr_is_v4(&ev->src);
-
-	np_addr_str(&ev->src, src, sizeof(src));
-	np_addr_str(&ev->dst, dst, sizeof(dst));
-	np_dbg("flow %s: %s %s %s%s%s:%u -> %s%s%s:%u pod=%s verdict=%s reason=%s cookie=%u",
-	       kind, ev->dir == NP_DIR_INGRESS ? "ingress" : "egress",
-	       np_proto_name(ev->proto), v6 ? "[" : "", src, v6 ? "]" : "",
-	       ntohs(ev->sport), v6 ? "[" : "", dst, v6 ? "]" : "",
-	       ntohs(ev->dport), pod ? *pod : "-", np_verdict_name(ev->verdict),
-	       np_reason_name(ev->reason), ev->cookie);
-	return 0;
-}
-
-#define NP_EVENTS_DRAIN_MS 250
-
 /* The debounce timer fired: reload after edits.  While a watched path is
  * missing (a directory being replaced), look again every second and reload
  * once it is back. */
@@ -973,26 +1108,8 @@ static void on_netlink(struct np_loop *loop, int fd, uint32_t events, void *ctx)
 	netlink_changed(ctx);
 }
 
-static void on_ringbuf(struct np_loop *loop, int fd, uint32_t events, void *ctx)
-{
-	struct agent *a = ctx;
-
-	(void)loop, (void)fd, (void)events;
-	ring_buffer__consume(a->rb);
-}
-
-/* The datapath wakes the reader only once a batch of flow events is
- * waiting; drain what trickles in at least 4 times a second. */
-static void on_drain_timer(struct np_loop *loop, struct np_timer *t, void *ctx)
-{
-	struct agent *a = ctx;
-
-	ring_buffer__consume(a->rb);
-	np_timer_arm(loop, t, NP_EVENTS_DRAIN_MS);
-}
-
 /* Wait for events until SIGTERM/SIGINT: signals, object edits (debounced),
- * link/route changes, flow events.  Never polls otherwise. */
+ * link/route changes, flow events (flowlog.h).  Never polls otherwise. */
 static int run(struct agent *a)
 {
 	int ret;
@@ -1002,12 +1119,8 @@ static int run(struct agent *a)
 		ret = np_loop_fd_add(&a->loop, a->inofd, EPOLLIN, on_inotify, a);
 	if (!ret)
 		ret = np_loop_fd_add(&a->loop, a->nlfd, EPOLLIN, on_netlink, a);
-	if (!ret && a->rb) {
-		ret = np_loop_fd_add(&a->loop, ring_buffer__epoll_fd(a->rb), EPOLLIN, on_ringbuf, a);
-		np_timer_init(&a->drain_timer, on_drain_timer, a);
-		if (!ret)
-			ret = np_timer_arm(&a->loop, &a->drain_timer, NP_EVENTS_DRAIN_MS);
-	}
+	if (!ret && a->flows_on)
+		ret = np_flowlog_start(&a->flows, &a->loop);
 	if (ret) {
 		np_err("setting up the event loop failed: %s", strerror(-ret));
 		goto cleanup;
@@ -1137,6 +1250,10 @@ int main(int argc, char **argv)
 		ret = uninstall(&a);
 		goto cleanup;
 	}
+	if (open_sinks(&a)) {
+		ret = EXIT_BAD_INPUT;
+		goto cleanup;
+	}
 	r = np_loop_init(&a.loop);
 	if (r) {
 		np_err("creating the event loop (epoll) failed: %s", strerror(-r));
@@ -1181,13 +1298,16 @@ int main(int argc, char **argv)
 	ret = start(&a, &plan, &failed);
 	if (ret)
 		goto cleanup;
-	/* Flow events are only logged at debug level; nobody reads them
-	 * otherwise (the programs drop them when the ring is full). */
-	if (a.lopts.emit_events && np_log_get_level() >= NP_LOG_DEBUG) {
-		a.rb = ring_buffer__new(a.dp.map_events, on_event, &a, NULL);
-		if (!a.rb)
-			np_warn("reading flow events failed (%s); continuing without them",
-				strerror(errno));
+	if (a.n_sinks) {
+		r = np_flowlog_init(&a.flows, &a.flow_opts, &a.dp, a.sinks, a.n_sinks);
+		a.n_sinks = 0; /* the pipeline owns them now */
+		if (r) {
+			np_err("setting up flow logs failed: %s", strerror(-r));
+			ret = EXIT_FAILURE_RUNTIME;
+			goto cleanup;
+		}
+		a.flows_on = true;
+		update_flow_meta(&a);
 	}
 	np_info("ready: %zu policies, %zu pods, %zu local pods on %zu interfaces (%zu failed to attach), %zu node addresses, %zu sets, %zu classes, audit=%s, enforcement=%s, pins=%s",
 		a.objs.n_policies, a.objs.n_pods, plan.local_pods, a.n_atts, failed,
@@ -1199,7 +1319,10 @@ int main(int argc, char **argv)
 		a.n_atts, a.pin.root, a.pin.root);
 cleanup:
 	plan_free(&plan);
-	ring_buffer__free(a.rb);
+	if (a.flows_on)
+		np_flowlog_close(&a.flows, 5000);
+	for (size_t i = 0; i < a.n_sinks; i++)
+		a.sinks[i]->destroy(a.sinks[i]);
 	if (a.sync_ready)
 		np_mapsync_free(&a.sync);
 	if (a.dp_loaded)

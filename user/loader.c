@@ -30,6 +30,10 @@ void np_load_opts_default(struct np_load_opts *o)
 	o->max_ct_deny = 65536;
 	o->max_frags = 16384;
 	o->ringbuf_bytes = 4u << 20;
+	o->max_flow_deny = 65536;
+	o->flow_log = NP_FLOW_LOG_ALL;
+	o->flow_interval_s = 60;
+	o->deny_events_per_s = 500;
 	o->to_tcp_syn_s = 60;
 	o->to_tcp_est_s = 6 * 3600;
 	o->to_tcp_close_s = 10;
@@ -211,7 +215,7 @@ static const char *map_option(const char *map)
 		{ "np_node_addrs", "max_node_addrs" }, { "np_peers", "max_peers" },
 		{ "np_ports", "max_ports" },         { "np_ct", "max_ct" },
 		{ "np_ct_deny", "max_ct_deny" },     { "np_frags", "max_frags" },
-		{ "np_events", "ringbuf_bytes" },
+		{ "np_events", "ringbuf_bytes" },     { "np_flow_deny", "max_flow_deny" },
 	};
 
 	for (size_t i = 0; i < sizeof(tab) / sizeof(tab[0]); i++)
@@ -264,7 +268,7 @@ static void datapath_reset(struct np_datapath *dp)
 	dp->prog_ingress = dp->prog_egress = -1;
 	dp->map_endpoints = dp->map_ifaces = dp->map_node_addrs = dp->map_peers = -1;
 	dp->map_ports = dp->map_ct = dp->map_ct_deny = dp->map_frags = -1;
-	dp->map_state = dp->map_events = -1;
+	dp->map_state = dp->map_events = dp->map_flow_deny = dp->map_flow_stats = -1;
 }
 
 int np_datapath_load(struct np_datapath *dp, const struct np_load_opts *o)
@@ -275,7 +279,7 @@ int np_datapath_load(struct np_datapath *dp, const struct np_load_opts *o)
 	struct {
 		struct bpf_map *map;
 		__u32 n;
-	} sizes[9];
+	} sizes[10];
 	unsigned int hz = 0;
 	long page = sysconf(_SC_PAGESIZE);
 	__u32 rb;
@@ -314,6 +318,10 @@ int np_datapath_load(struct np_datapath *dp, const struct np_load_opts *o)
 	skel->rodata->cfg_audit_all = o->audit_all;
 	skel->rodata->cfg_deny_unknown = o->deny_unknown;
 	skel->rodata->cfg_emit_events = o->emit_events;
+	skel->rodata->cfg_flow_log = (__u8)o->flow_log;
+	skel->rodata->cfg_report_jiffies = or_default(o->flow_interval_s, d.flow_interval_s) * hz;
+	skel->rodata->cfg_hz = hz;
+	skel->rodata->cfg_deny_events_per_s = or_default(o->deny_events_per_s, d.deny_events_per_s);
 	skel->rodata->cfg_to_tcp_syn = (__u64)or_default(o->to_tcp_syn_s, d.to_tcp_syn_s) * hz;
 	skel->rodata->cfg_to_tcp_est = (__u64)or_default(o->to_tcp_est_s, d.to_tcp_est_s) * hz;
 	skel->rodata->cfg_to_tcp_close = (__u64)or_default(o->to_tcp_close_s, d.to_tcp_close_s) * hz;
@@ -339,6 +347,8 @@ int np_datapath_load(struct np_datapath *dp, const struct np_load_opts *o)
 	sizes[7].n = or_default(o->max_frags, d.max_frags);
 	sizes[8].map = skel->maps.np_events;
 	sizes[8].n = rb;
+	sizes[9].map = skel->maps.np_flow_deny;
+	sizes[9].n = or_default(o->max_flow_deny, d.max_flow_deny);
 	for (size_t i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
 		err = bpf_map__set_max_entries(sizes[i].map, sizes[i].n);
 		if (err) {
@@ -373,6 +383,8 @@ int np_datapath_load(struct np_datapath *dp, const struct np_load_opts *o)
 	dp->map_frags = bpf_map__fd(skel->maps.np_frags);
 	dp->map_state = bpf_map__fd(skel->maps.np_state);
 	dp->map_events = bpf_map__fd(skel->maps.np_events);
+	dp->map_flow_deny = bpf_map__fd(skel->maps.np_flow_deny);
+	dp->map_flow_stats = bpf_map__fd(skel->maps.np_flow_stats);
 	skel = NULL;
 	np_dbg("datapath loaded (HZ=%u, audit_all=%d, deny_unknown=%d, events=%d)", hz,
 	       o->audit_all, o->deny_unknown, o->emit_events);

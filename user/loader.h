@@ -12,10 +12,13 @@ struct bpf_object;
 struct np_load_opts {
 	bool audit_all;    /* denials pass with verdict AUDIT */
 	bool deny_unknown; /* drop traffic of unknown pods / interfaces */
-	bool emit_events;
+	bool emit_events;  /* false: no flow events at all (verdict tool, benches) */
+	unsigned int flow_log;       /* enum np_flow_log: which flows are logged */
+	__u32 flow_interval_s;       /* report interval of long flows; 0: default 60 */
+	__u32 deny_events_per_s;     /* denial events per CPU and second; 0: default */
 	/* Map sizes; 0 means the default. */
 	__u32 max_endpoints, max_ifaces, max_node_addrs, max_peers, max_ports,
-		max_ct, max_ct_deny, max_frags, ringbuf_bytes;
+		max_ct, max_ct_deny, max_frags, ringbuf_bytes, max_flow_deny;
 	/* Conntrack timeouts in seconds; 0 means the default. */
 	__u32 to_tcp_syn_s, to_tcp_est_s, to_tcp_close_s, to_other_s, to_icmp_s, to_deny_s;
 	/* Called after the object is opened and its maps sized, right before
@@ -33,7 +36,8 @@ struct np_datapath {
 	struct netpol_bpf *skel; /* from build/netpol.skel.h */
 	int prog_ingress, prog_egress; /* fds */
 	int map_endpoints, map_ifaces, map_node_addrs, map_peers, map_ports, map_ct,
-		map_ct_deny, map_frags, map_state, map_events; /* fds */
+		map_ct_deny, map_frags, map_state, map_events, map_flow_deny,
+		map_flow_stats; /* fds */
 	unsigned int hz; /* kernel HZ used for jiffies */
 };
 

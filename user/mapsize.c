@@ -25,6 +25,7 @@ static const struct size_opt size_opts[] = {
 	OPT("ct-deny", max_ct_deny, -1),
 	OPT("frags", max_frags, -1),
 	OPT("events-bytes", ringbuf_bytes, -1),
+	OPT("flow-deny", max_flow_deny, -1),
 };
 
 int np_map_size_parse(struct np_load_opts *o, const char *spec, char *err,
@@ -54,7 +55,7 @@ int np_map_size_parse(struct np_load_opts *o, const char *spec, char *err,
 		return 0;
 	}
 	snprintf(err, errlen,
-		 "--map-size: unknown map in \"%s\" (endpoints, ifaces, node-addrs, peers, ports, ct, ct-deny, frags, events-bytes)",
+		 "--map-size: unknown map in \"%s\" (endpoints, ifaces, node-addrs, peers, ports, ct, ct-deny, frags, events-bytes, flow-deny)",
 		 spec);
 	return -EINVAL;
 }
@@ -66,7 +67,8 @@ const char *np_map_size_help(void)
 	       "                         node-addrs=1024, peers=1048576 peer prefixes (all policy sets),\n"
 	       "                         ports=1048576 port entries (all classes), ct=524288 connections,\n"
 	       "                         ct-deny=65536 denied 5-tuples, frags=16384 fragmented datagrams,\n"
-	       "                         events-bytes=4194304 ring buffer (a power of two)\n";
+	       "                         events-bytes=4194304 ring buffer (a power of two),\n"
+	       "                         flow-deny=65536 denial aggregates (flow logs)\n";
 }
 
 void np_map_size_limits(const struct np_load_opts *o,

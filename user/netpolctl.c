@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "flowctl.h"
 #include "log.h"
 #include "verdict.h"
 
@@ -13,6 +14,7 @@ static void usage(FILE *f)
 		"\n"
 		"commands:\n"
 		"  verdict   judge connections with the real BPF programs (netpolctl verdict --help)\n"
+		"  flows     show and follow the flow records of this node (netpolctl flows --help)\n"
 		"\n"
 		"  --log-level LEVEL   error, warn (default), info or debug\n");
 }
@@ -48,6 +50,8 @@ int main(int argc, char **argv)
 	}
 	if (strcmp(argv[i], "verdict") == 0)
 		return np_verdict_main(argc - i, argv + i);
+	if (strcmp(argv[i], "flows") == 0)
+		return np_flows_main(argc - i, argv + i);
 	fprintf(stderr, "netpolctl: unknown command \"%s\"\n", argv[i]);
 	usage(stderr);
 	return 2;

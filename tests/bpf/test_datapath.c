@@ -189,8 +189,10 @@ static int on_event(void *ctx, void *data, size_t size)
 	struct env *e = ctx;
 
 	assert_int_equal(size, sizeof(struct np_flow_event));
+	/* Count every event; keep the first ones. */
 	if (e->n_ev < (int)(sizeof(e->ev) / sizeof(e->ev[0])))
-		memcpy(&e->ev[e->n_ev++], data, sizeof(struct np_flow_event));
+		memcpy(&e->ev[e->n_ev], data, sizeof(struct np_flow_event));
+	e->n_ev++;
 	return 0;
 }
 
@@ -202,7 +204,8 @@ static int drain_events(struct env *e)
 	return e->n_ev;
 }
 
-static int env_open(void **state, bool audit_all, bool deny_unknown)
+static int env_open_with(void **state, bool audit_all, bool deny_unknown, unsigned int flow_log,
+			 uint32_t ringbuf_bytes)
 {
 	struct env *e = calloc(1, sizeof(*e));
 	struct np_load_opts o;
@@ -212,10 +215,11 @@ static int env_open(void **state, bool audit_all, bool deny_unknown)
 	np_load_opts_default(&o);
 	o.audit_all = audit_all;
 	o.deny_unknown = deny_unknown;
+	o.flow_log = flow_log;
 	o.max_endpoints = o.max_ifaces = o.max_node_addrs = 256;
 	o.max_peers = o.max_ports = 1024;
-	o.max_ct = o.max_ct_deny = o.max_frags = 4096;
-	o.ringbuf_bytes = 256 * 1024;
+	o.max_ct = o.max_ct_deny = o.max_frags = o.max_flow_deny = 4096;
+	o.ringbuf_bytes = ringbuf_bytes;
 	if (np_datapath_load(&e->dp, &o)) {
 		free(e);
 		return -1;
@@ -231,7 +235,25 @@ static int env_open(void **state, bool audit_all, bool deny_unknown)
 	return 0;
 }
 
+static int env_open(void **state, bool audit_all, bool deny_unknown)
+{
+	return env_open_with(state, audit_all, deny_unknown, NP_FLOW_LOG_ALL, 256 * 1024);
+}
+
 static int setup_default(void **state) { return env_open(state, false, false); }
+static int setup_log_rejected(void **state)
+{
+	return env_open_with(state, false, false, NP_FLOW_LOG_REJECTED, 256 * 1024);
+}
+static int setup_log_none(void **state)
+{
+	return env_open_with(state, false, false, NP_FLOW_LOG_NONE, 256 * 1024);
+}
+/* One page: about 39 events. */
+static int setup_tiny_ringbuf(void **state)
+{
+	return env_open_with(state, false, false, NP_FLOW_LOG_ALL, 4096);
+}
 static int setup_audit_all(void **state) { return env_open(state, true, false); }
 static int setup_deny_unknown(void **state) { return env_open(state, false, true); }
 
@@ -1030,22 +1052,27 @@ static void test_events(void **state)
 	assert_int_equal(drain_events(e), 1);
 	assert_int_equal(ev->kind, NP_EV_NEW);
 	assert_true(ev->ts_ns > 0);
-	assert_memory_equal(&ev->src, &peer, sizeof(peer));
-	assert_memory_equal(&ev->dst, &a_pod_a4, sizeof(a_pod_a4));
-	assert_int_equal(ev->sport, htons(40000));
-	assert_int_equal(ev->dport, htons(80));
-	assert_int_equal(ev->proto, NP_PROTO_TCP);
+	/* The key is the pod's view: local = the pod, remote = the peer. */
+	assert_memory_equal(&ev->key.remote, &peer, sizeof(peer));
+	assert_memory_equal(&ev->key.local, &a_pod_a4, sizeof(a_pod_a4));
+	assert_int_equal(ev->key.remote_port, htons(40000));
+	assert_int_equal(ev->key.local_port, htons(80));
+	assert_int_equal(ev->key.proto, NP_PROTO_TCP);
+	assert_int_equal(ev->key.ifindex, 1);
+	assert_int_equal(ev->origin, IN);
 	assert_int_equal(ev->dir, IN);
 	assert_int_equal(ev->verdict, NP_VERDICT_ALLOW);
 	assert_int_equal(ev->reason, NP_REASON_POLICY);
-	assert_int_equal(ev->tcp_flags, SYN);
+	assert_int_equal(ev->tcp_flags, NP_FLOW_TCP_SYN);
 	assert_int_equal(ev->cookie, 100);
 	assert_int_equal(ev->ep_id, EP_A);
-	assert_int_equal(ev->ifindex, 1);
-	assert_int_equal(ev->pkt_len, len);
+	assert_int_equal(ev->packets[0], 1);
+	assert_int_equal(ev->packets[1], 0);
+	assert_int_equal(ev->bytes[0], len);
+	assert_int_equal(ev->flow, NP_FLOW_LOGGED);
 	assert_int_equal(ev->pad, 0);
 
-	/* The established path is silent. */
+	/* The established path is silent: no event per packet. */
 	assert_int_equal(run_raw(e, IN, buf, len), TC_ACT_OK);
 	assert_int_equal(drain_events(e), 0);
 
@@ -1054,6 +1081,205 @@ static void test_events(void **state)
 	assert_int_equal(ev->kind, NP_EV_DENY);
 	assert_int_equal(ev->reason, NP_REASON_SPOOFED);
 	assert_int_equal(ev->ep_id, EP_A);
+}
+
+/* A whole TCP connection: counters per direction, flags as VPC Flow Logs
+ * has them, one NEW and one END event, nothing per packet. */
+static void test_flow_counters_and_end(void **state)
+{
+	struct env *e = *state;
+	struct np_pkt_spec syn = { TCP4(PEER_IN4, 40001, POD_A4, 80, SYN) };
+	struct np_pkt_spec synack = { TCP4(POD_A4, 80, PEER_IN4, 40001, SYN | ACK) };
+	struct np_pkt_spec data = { TCP4(PEER_IN4, 40001, POD_A4, 80, ACK), .payload_len = 100 };
+	struct np_pkt_spec reply = { TCP4(POD_A4, 80, PEER_IN4, 40001, ACK), .payload_len = 1000 };
+	struct np_pkt_spec fin_c = { TCP4(PEER_IN4, 40001, POD_A4, 80, FIN | ACK) };
+	struct np_pkt_spec fin_s = { TCP4(POD_A4, 80, PEER_IN4, 40001, FIN | ACK) };
+	uint8_t buf[2048];
+	uint64_t fwd_bytes = 0, rev_bytes = 0;
+	struct np_flow_event *ev = &e->ev[0];
+	int len;
+
+	len = build(&syn, buf, sizeof(buf));
+	fwd_bytes += len;
+	assert_int_equal(run_raw(e, IN, buf, len), TC_ACT_OK);
+	len = build(&synack, buf, sizeof(buf));
+	rev_bytes += len;
+	assert_int_equal(run_raw(e, EG, buf, len), TC_ACT_OK);
+	for (int i = 0; i < 3; i++) {
+		len = build(&data, buf, sizeof(buf));
+		fwd_bytes += len;
+		assert_int_equal(run_raw(e, IN, buf, len), TC_ACT_OK);
+		len = build(&reply, buf, sizeof(buf));
+		rev_bytes += len;
+		assert_int_equal(run_raw(e, EG, buf, len), TC_ACT_OK);
+	}
+	assert_int_equal(drain_events(e), 1);
+	assert_int_equal(ev->kind, NP_EV_NEW);
+
+	len = build(&fin_c, buf, sizeof(buf));
+	fwd_bytes += len;
+	assert_int_equal(run_raw(e, IN, buf, len), TC_ACT_OK);
+	assert_int_equal(drain_events(e), 0); /* half closed */
+	len = build(&fin_s, buf, sizeof(buf));
+	rev_bytes += len;
+	assert_int_equal(run_raw(e, EG, buf, len), TC_ACT_OK);
+	assert_int_equal(drain_events(e), 1);
+	assert_int_equal(ev->kind, NP_EV_END);
+	assert_int_equal(ev->end, NP_END_FIN);
+	assert_int_equal(ev->origin, IN);
+	assert_int_equal(ev->dir, EG); /* seen by the egress program */
+	assert_int_equal(ev->packets[0], 5);
+	assert_int_equal(ev->packets[1], 5);
+	assert_int_equal(ev->bytes[0], fwd_bytes);
+	assert_int_equal(ev->bytes[1], rev_bytes);
+	assert_int_equal(ev->tcp_flags, NP_FLOW_TCP_SYN | NP_FLOW_TCP_ACK | NP_FLOW_TCP_FIN);
+	assert_int_equal(ev->cookie, 100);
+	assert_true(ev->flow & NP_FLOW_ENDED);
+
+	/* The last ACK after the close: no second end. */
+	len = build(&data, buf, sizeof(buf));
+	assert_int_equal(run_raw(e, IN, buf, len), TC_ACT_OK);
+	assert_int_equal(drain_events(e), 0);
+}
+
+/* A long flow reports once per interval: the first packet after it. */
+static void test_flow_update_per_interval(void **state)
+{
+	struct env *e = *state;
+	struct np_pkt_spec udp = { .src = PEER_IN4, .dst = POD_A4, .proto = NP_PROTO_UDP, .sport = 5353, .dport = 53 };
+	struct np_ct_val v;
+
+	assert_int_equal(run(e, IN, &udp), TC_ACT_OK);
+	assert_int_equal(run(e, IN, &udp), TC_ACT_OK);
+	assert_int_equal(drain_events(e), 1);
+	assert_int_equal(e->ev[0].kind, NP_EV_NEW);
+	/* Pretend the interval (60 s by default) has passed. */
+	assert_int_equal(ct_get(e->dp.map_ct, &udp, IN, &v), 0);
+	assert_int_equal(v.packets[0], 2);
+	v.last_report -= 61 * e->dp.hz;
+	ct_put(e->dp.map_ct, &udp, IN, &v);
+	assert_int_equal(run(e, IN, &udp), TC_ACT_OK);
+	assert_int_equal(run(e, IN, &udp), TC_ACT_OK);
+	assert_int_equal(drain_events(e), 1);
+	assert_int_equal(e->ev[0].kind, NP_EV_UPDATE);
+	assert_int_equal(e->ev[0].packets[0], 3); /* cumulative, at the report */
+	assert_int_equal(ct_get(e->dp.map_ct, &udp, IN, &v), 0);
+	assert_int_equal(v.packets[0], 4);
+}
+
+/* Denied SYNs from one source over 50 ports: one aggregate, one event. */
+static void test_deny_flood_is_one_aggregate(void **state)
+{
+	struct env *e = *state;
+	struct np_pkt_spec syn = { TCP4(PEER_IN4, 0, POD_A4, 81, SYN) };
+	struct np_ct_key k = { .local = POD_A4, .remote = PEER_IN4, .local_port = htons(81),
+			       .proto = NP_PROTO_TCP, .ifindex = 1 };
+	struct np_ct_val v;
+
+	for (int i = 0; i < 50; i++) {
+		syn.sport = (uint16_t)(30000 + i);
+		assert_int_equal(run(e, IN, &syn), TC_ACT_SHOT);
+		assert_int_equal(run(e, IN, &syn), TC_ACT_SHOT); /* retransmit */
+	}
+	assert_int_equal(drain_events(e), 1);
+	assert_int_equal(e->ev[0].kind, NP_EV_DENY);
+	assert_int_equal(e->ev[0].key.remote_port, 0);
+	assert_int_equal(e->ev[0].eph_port, htons(30000));
+	assert_int_equal(e->ev[0].reason, NP_REASON_NO_RULE);
+	assert_int_equal(bpf_map_lookup_elem(e->dp.map_flow_deny, &k, &v), 0);
+	assert_int_equal(v.packets[0], 100);
+	assert_true(v.flow & NP_FLOW_MULTI_PORT);
+	assert_int_equal(v.eph_port, 0);
+	assert_int_equal(v.tcp_flags, NP_FLOW_TCP_SYN);
+}
+
+static uint64_t stat_sum(struct env *e, uint32_t stat)
+{
+	int n = libbpf_num_possible_cpus();
+	uint64_t vals[n > 0 ? n : 1], sum = 0;
+
+	assert_int_equal(bpf_map_lookup_elem(e->dp.map_flow_stats, &stat, vals), 0);
+	for (int i = 0; i < n; i++)
+		sum += vals[i];
+	return sum;
+}
+
+/* Denials from 600 sources within a second: at most 500 events (the
+ * default budget per CPU), every other one counted as suppressed. */
+static void test_deny_event_budget(void **state)
+{
+	struct env *e = *state;
+	struct np_pkt_spec syn = { TCP4(STRANGER4, 40000, POD_A4, 80, SYN) };
+	int events = 0;
+
+	for (int i = 0; i < 600; i++) {
+		syn.src = v4(10, 9, (uint8_t)(i >> 8), (uint8_t)i);
+		assert_int_equal(run(e, IN, &syn), TC_ACT_SHOT);
+		if (i % 100 == 99)
+			events += drain_events(e);
+	}
+	assert_int_equal((uint64_t)events + stat_sum(e, NP_STAT_EVENTS_SUPPRESSED), 600);
+	assert_true(stat_sum(e, NP_STAT_EVENTS_SUPPRESSED) >= 100);
+	assert_int_equal(stat_sum(e, NP_STAT_EVENTS_LOST), 0);
+}
+
+/* A full ring buffer loses events, counted; the packets still pass. */
+static void test_ringbuf_overflow_counted(void **state)
+{
+	struct env *e = *state;
+	struct np_pkt_spec syn = { TCP4(PEER_IN4, 0, POD_A4, 80, SYN) };
+	int events;
+
+	for (int i = 0; i < 100; i++) {
+		syn.sport = (uint16_t)(20000 + i);
+		assert_int_equal(run(e, IN, &syn), TC_ACT_OK);
+	}
+	e->n_ev = 0;
+	assert_true(ring_buffer__consume(e->rb) >= 0);
+	events = e->n_ev; /* e->ev keeps the first 64 only; the count is exact */
+	assert_true(events > 0 && events < 100);
+	assert_int_equal(stat_sum(e, NP_STAT_EVENTS_LOST), (uint64_t)(100 - events));
+}
+
+/* --flow-log rejected: allowed flows are silent (and not counted), denials
+ * and audit verdicts are logged. */
+static void test_flow_log_rejected(void **state)
+{
+	struct env *e = *state;
+	struct np_pkt_spec ok = { TCP4(PEER_IN4, 40000, POD_A4, 80, SYN) };
+	struct np_pkt_spec denied = { TCP4(PEER_IN4, 40000, POD_A4, 81, SYN) };
+	struct np_pkt_spec audited = { TCP4(STRANGER4, 40000, POD_C4, 81, SYN) };
+	struct np_ct_val v;
+
+	assert_int_equal(run(e, IN, &ok), TC_ACT_OK);
+	assert_int_equal(drain_events(e), 0);
+	assert_int_equal(ct_get(e->dp.map_ct, &ok, IN, &v), 0);
+	assert_int_equal(v.flow, 0);
+	assert_int_equal(v.packets[0], 0);
+	assert_int_equal(run(e, IN, &denied), TC_ACT_SHOT);
+	assert_int_equal(drain_events(e), 1);
+	assert_int_equal(e->ev[0].kind, NP_EV_DENY);
+	assert_int_equal(run(e, IN, &audited), TC_ACT_OK);
+	assert_int_equal(drain_events(e), 1);
+	assert_int_equal(e->ev[0].kind, NP_EV_NEW);
+	assert_int_equal(e->ev[0].verdict, NP_VERDICT_AUDIT);
+}
+
+/* --flow-log none: only audit verdicts. */
+static void test_flow_log_none(void **state)
+{
+	struct env *e = *state;
+	struct np_pkt_spec ok = { TCP4(PEER_IN4, 40000, POD_A4, 80, SYN) };
+	struct np_pkt_spec denied = { TCP4(PEER_IN4, 40000, POD_A4, 81, SYN) };
+	struct np_pkt_spec audited = { TCP4(STRANGER4, 40000, POD_C4, 81, SYN) };
+
+	assert_int_equal(run(e, IN, &ok), TC_ACT_OK);
+	assert_int_equal(run(e, IN, &denied), TC_ACT_SHOT);
+	assert_int_equal(drain_events(e), 0);
+	assert_int_equal(map_count(e->dp.map_flow_deny, sizeof(struct np_ct_key)), 0);
+	assert_int_equal(run(e, IN, &audited), TC_ACT_OK);
+	assert_int_equal(drain_events(e), 1);
+	assert_int_equal(e->ev[0].verdict, NP_VERDICT_AUDIT);
 }
 
 static void test_unknown_iface_default(void **state)
@@ -1156,6 +1382,13 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_expired, setup_default, teardown),
 		cmocka_unit_test_setup_teardown(test_tcp_reopen, setup_default, teardown),
 		cmocka_unit_test_setup_teardown(test_events, setup_default, teardown),
+		cmocka_unit_test_setup_teardown(test_flow_counters_and_end, setup_default, teardown),
+		cmocka_unit_test_setup_teardown(test_flow_update_per_interval, setup_default, teardown),
+		cmocka_unit_test_setup_teardown(test_deny_flood_is_one_aggregate, setup_default, teardown),
+		cmocka_unit_test_setup_teardown(test_deny_event_budget, setup_default, teardown),
+		cmocka_unit_test_setup_teardown(test_ringbuf_overflow_counted, setup_tiny_ringbuf, teardown),
+		cmocka_unit_test_setup_teardown(test_flow_log_rejected, setup_log_rejected, teardown),
+		cmocka_unit_test_setup_teardown(test_flow_log_none, setup_log_none, teardown),
 		cmocka_unit_test_setup_teardown(test_unknown_iface_default, setup_default, teardown),
 		cmocka_unit_test_setup_teardown(test_deny_unknown, setup_deny_unknown, teardown),
 		cmocka_unit_test_setup_teardown(test_audit_all, setup_audit_all, teardown),

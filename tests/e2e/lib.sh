@@ -15,6 +15,38 @@ NODE_NS=$NP_PREFIX-node
 in_node() { ip netns exec "$NODE_NS" "$@"; }
 in_pod() { local pod=$1; shift; ip netns exec "$NP_PREFIX-$pod" "$@"; }
 
+# ---- test bookkeeping and probes (the scripts set PASS, FAIL, TMP, NPCONN,
+# AGENT, LISTENER_PIDS) ----
+ok() { echo "ok - $1"; PASS=$((PASS + 1)); }
+not_ok() { echo "not ok - $1"; FAIL=$((FAIL + 1)); }
+check() { local d=$1; shift; if "$@"; then ok "$d"; else not_ok "$d"; fi; }
+
+# allowed POD ADDR PORT [np-conn options]: the echo completes.
+allowed() {
+	local pod=$1 addr=$2 port=$3; shift 3
+	in_pod "$pod" "$NPCONN" connect --timeout-ms 3000 "$@" "$addr" "$port" 2>>"$TMP/conn.log"
+}
+# denied POD ADDR PORT [options]: silently dropped (a timeout, not a refusal:
+# a refusal would mean the packets got through to a closed port).
+denied() {
+	local pod=$1 addr=$2 port=$3 out rc; shift 3
+	out=$(in_pod "$pod" "$NPCONN" connect --timeout-ms 1000 "$@" "$addr" "$port" 2>&1)
+	rc=$?
+	echo "$out" >>"$TMP/conn.log"
+	[ "$rc" -eq 1 ] && [[ $out == *"timed out"* ]]
+}
+start_listener() { # POD [--udp] PORT
+	local pod=$1; shift
+	# ip netns exec execs the program: $! is the listener itself.
+	ip netns exec "$NP_PREFIX-$pod" "$NPCONN" listen "$@" \
+		>/dev/null 2>>"$TMP/listen-$pod.log" &
+	LISTENER_PIDS+=($!)
+}
+
+# The agent in the node's network namespace only: `ip netns exec` would
+# also remount /sys and hide the bpf filesystem the agent pins to.
+agent_ns() { nsenter --net="/run/netns/$NODE_NS" "$AGENT" "$@"; }
+
 # Delete every namespace of ours (leftovers of an aborted run included).
 net_cleanup() {
 	local ns

@@ -45,10 +45,6 @@ AGENT_PID=
 LISTENER_PIDS=()
 HOLD_PIDS=()
 
-ok() { echo "ok - $1"; PASS=$((PASS + 1)); }
-not_ok() { echo "not ok - $1"; FAIL=$((FAIL + 1)); }
-check() { local d=$1; shift; if "$@"; then ok "$d"; else not_ok "$d"; fi; }
-
 cleanup() {
 	local p
 	[ -n "$AGENT_PID" ] && stop_pid "$AGENT_PID"
@@ -75,20 +71,6 @@ finish() {
 	exit $?
 }
 
-# allowed POD ADDR PORT [np-conn options]: the echo completes.
-allowed() {
-	local pod=$1 addr=$2 port=$3; shift 3
-	in_pod "$pod" "$NPCONN" connect --timeout-ms 3000 "$@" "$addr" "$port" 2>>"$TMP/conn.log"
-}
-# denied POD ADDR PORT [options]: silently dropped (a timeout, not a refusal:
-# a refusal would mean the packets got through to a closed port).
-denied() {
-	local pod=$1 addr=$2 port=$3 out rc; shift 3
-	out=$(in_pod "$pod" "$NPCONN" connect --timeout-ms 1000 "$@" "$addr" "$port" 2>&1)
-	rc=$?
-	echo "$out" >>"$TMP/conn.log"
-	[ "$rc" -eq 1 ] && [[ $out == *"timed out"* ]]
-}
 # from the node itself with a given source address
 node_allowed() {
 	in_node "$NPCONN" connect --timeout-ms 3000 --source "$1" "$2" "$3" 2>>"$TMP/conn.log"
@@ -104,22 +86,10 @@ no_clsact_on() {
 	! in_node tc qdisc show dev "$1" 2>/dev/null | grep -q clsact
 }
 
-start_listener() { # POD [--udp] PORT
-	local pod=$1; shift
-	# ip netns exec execs the program: $! is the listener itself.
-	ip netns exec "$NP_PREFIX-$pod" "$NPCONN" listen "$@" \
-		>/dev/null 2>>"$TMP/listen-$pod.log" &
-	LISTENER_PIDS+=($!)
-}
-
 hup_and_wait() { # PATTERN COUNT: SIGHUP, then wait for the COUNT-th PATTERN
 	kill -HUP "$AGENT_PID"
 	wait_for_count "$TMP/agent.log" "$1" "$2" 100
 }
-
-# The agent in the node's network namespace only: `ip netns exec` would
-# also remount /sys and hide the bpf filesystem the agent pins to.
-agent_ns() { nsenter --net="/run/netns/$NODE_NS" "$AGENT" "$@"; }
 
 # start_agent LOG [options]: run the agent (background), AGENT_PID; wait for ready.
 start_agent() {
@@ -284,7 +254,7 @@ check "np_pod_ingress attached on np-relay TC egress" filters_on np-relay egress
 check "attached on np-other (pod other/client-0)" filters_on np-other ingress
 check "not attached on np-aks (not a pod in the objects)" no_filters_on np-aks ingress
 check "not attached on np-uplink (remote pod routed via the default route)" no_clsact_on np-uplink
-check "maps and programs pinned under $PIN/v1" test -e "$PIN/v1/np_ct" -a -e "$PIN/v1/np_pod_ingress"
+check "maps and programs pinned under $PIN/v2" test -e "$PIN/v2/np_ct" -a -e "$PIN/v2/np_pod_ingress"
 
 # ---- enforcement ----
 check "aks 10.250.0.5 -> relay:443 allowed, echo completes (replies pass the relay's egress isolation)" \
@@ -366,7 +336,7 @@ check "standard mode: an interface without a known pod is left alone" no_filters
 # ---- kill -9 with open connections; a denied peer stays denied ----
 hold k9_v4 aks 10.244.1.10 443 4000
 hold k9_v6 other fd00:250::5 443 4000
-ct_id() { bpftool map show pinned "$PIN/v1/np_ct" 2>/dev/null | sed -n 's/^\([0-9]*\):.*/\1/p'; }
+ct_id() { bpftool map show pinned "$PIN/v2/np_ct" 2>/dev/null | sed -n 's/^\([0-9]*\):.*/\1/p'; }
 CT_ID=$(ct_id)
 kill -KILL "$AGENT_PID"; wait "$AGENT_PID" 2>/dev/null; AGENT_PID=
 check "after kill -9: filters still on np-relay" eval 'filters_on np-relay ingress && filters_on np-relay egress'
@@ -408,12 +378,12 @@ check "SIGTERM: aks -> relay:443 still allowed" allowed aks 10.244.1.10 443
 
 # ---- map layout change: new maps, filters switched, old pins removed ----
 hold layout aks 10.244.1.10 443 3000
-NETPOL_PIN_LAYOUT=2 start_agent "$TMP/agent3.log"
-check "layout v2: maps created fresh and filters switched" \
+NETPOL_PIN_LAYOUT=3 start_agent "$TMP/agent3.log"
+check "layout v3: maps created fresh and filters switched" \
 	eval 'grep -q "pinned maps of another layout version" "$TMP/agent3.log" && grep -q "took over np-relay" "$TMP/agent3.log"'
-check "layout v2: the v1 pins are removed, v2 pinned" eval '[ ! -e "$PIN/v1" ] && [ -e "$PIN/v2/np_ct" ]'
-check "layout v2: TCP connection open across the switch kept working" held layout
-check "layout v2: other -> relay:443 denied" denied other 10.244.1.10 443
+check "layout v3: the v2 pins are removed, v3 pinned" eval '[ ! -e "$PIN/v2" ] && [ -e "$PIN/v3/np_ct" ]'
+check "layout v3: TCP connection open across the switch kept working" held layout
+check "layout v3: other -> relay:443 denied" denied other 10.244.1.10 443
 stop_pid "$AGENT_PID" TERM
 AGENT_PID=
 
