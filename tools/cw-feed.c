@@ -5,7 +5,7 @@
  * again), for the CloudWatch tests and `make bench`.
  *
  *   cw-feed [CloudWatch flags of netpol-agent] [--rate N] [--count N]
- *           [--start-id N] [--pad N] [--ts-offset S] [--emf-every S]
+ *           [--start-id N] [--pad N] [--ts-offset S] [--emf-every SECONDS]
  *           [--flush-timeout S] [--stats-file PATH] [--tiny]
  *
  * Every record carries "id": start-id, start-id+1, ... so a test can check
@@ -14,6 +14,7 @@
  * SIGTERM/SIGINT it stops producing, flushes (what is not delivered within
  * the flush timeout goes to the spool) and exits 0.  The sink's counters
  * are printed (and written to the stats file) as "key=value ...".
+ * --emf-every: the sink's EMF records, as if the flow interval were that.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -30,7 +31,6 @@
 
 #include "cwlogs.h"
 #include "cwopts.h"
-#include "emf.h"
 #include "evloop.h"
 #include "log.h"
 
@@ -39,14 +39,12 @@ enum { OPT_TINY = 999, OPT_RATE = 1000, OPT_COUNT, OPT_START, OPT_PAD, OPT_TS_OF
 struct feed {
 	struct np_loop loop;
 	struct np_sink *sink;
-	struct np_timer tick, emf_t;
+	struct np_timer tick;
 	uint64_t rate, count, next_id, made, start_id, t0_ms;
 	int64_t ts_offset_ms;
 	unsigned pad;
 	struct np_rec *pending; /* refused by offer(), offered again first */
 	size_t n_pending, cap_pending;
-	struct np_emf_counts emf;
-	uint64_t emf_every_ms;
 	bool stop, tiny;
 };
 
@@ -87,7 +85,6 @@ static int make_record(struct feed *f, struct np_rec *r)
 	r->line = line;
 	r->len = (uint32_t)n;
 	r->ts_ms = ts;
-	np_emf_count_record(&f->emf, line, (size_t)n);
 	f->made++;
 	return 0;
 }
@@ -141,22 +138,6 @@ static void on_tick(struct np_loop *loop, struct np_timer *t, void *ctx)
 	np_timer_arm(loop, t, f->rate ? 10 : (f->n_pending ? 1 : 0));
 }
 
-static void on_emf(struct np_loop *loop, struct np_timer *t, void *ctx)
-{
-	struct feed *f = ctx;
-	struct np_rec *recs = NULL;
-	size_t n = 0, k;
-
-	if (!np_emf_records(&f->emf, wall_ms(), &recs, &n)) {
-		k = f->sink->offer(f->sink, recs, n);
-		for (size_t i = k; i < n; i++)
-			np_rec_free(&recs[i]);
-		free(recs);
-	}
-	np_emf_reset(&f->emf);
-	np_timer_arm(loop, t, f->emf_every_ms);
-}
-
 static void on_signal(struct np_loop *loop, int fd, uint32_t events, void *ctx)
 {
 	struct signalfd_siginfo si;
@@ -206,7 +187,7 @@ int main(int argc, char **argv)
 		case OPT_START: f.start_id = strtoull(optarg, NULL, 10); break;
 		case OPT_PAD: f.pad = (unsigned)strtoul(optarg, NULL, 10); break;
 		case OPT_TS_OFF: f.ts_offset_ms = (int64_t)(strtod(optarg, NULL) * 1000); break;
-		case OPT_EMF: f.emf_every_ms = (uint64_t)(strtod(optarg, NULL) * 1000); break;
+		case OPT_EMF: cwo.emf_interval_s = (uint32_t)strtoul(optarg, NULL, 10); break;
 		case OPT_FLUSH: flush_s = strtod(optarg, NULL); break;
 		case OPT_STATS: stats_file = optarg; break;
 		case 'l':
@@ -229,8 +210,6 @@ int main(int argc, char **argv)
 		goto cleanup;
 	ret = 1;
 	f.next_id = f.start_id;
-	f.emf.cluster = cwo.cluster ? cwo.cluster : "test";
-	f.emf.node = "feed";
 	if (np_loop_init(&f.loop) < 0)
 		goto cleanup;
 	sigemptyset(&mask);
@@ -244,17 +223,10 @@ int main(int argc, char **argv)
 	if (!f.sink)
 		goto cleanup;
 	np_timer_init(&f.tick, on_tick, &f);
-	np_timer_init(&f.emf_t, on_emf, &f);
 	f.t0_ms = t_start = np_now_ms();
 	np_timer_arm(&f.loop, &f.tick, 0);
-	if (f.emf_every_ms)
-		np_timer_arm(&f.loop, &f.emf_t, f.emf_every_ms);
 	np_loop_run(&f.loop);
 	np_timer_cancel(&f.loop, &f.tick);
-	np_timer_cancel(&f.loop, &f.emf_t);
-	if (f.emf_every_ms && !f.stop)
-		on_emf(&f.loop, &f.emf_t, &f);
-	np_timer_cancel(&f.loop, &f.emf_t);
 	offer_pending(&f);
 	r = f.sink->flush(f.sink, (int)(flush_s * 1000));
 	t = (double)(np_now_ms() - t_start) / 1000;
@@ -278,7 +250,6 @@ cleanup:
 	for (size_t i = 0; i < f.n_pending; i++)
 		np_rec_free(&f.pending[i]);
 	free(f.pending);
-	np_emf_reset(&f.emf);
 	if (f.sink)
 		f.sink->destroy(f.sink);
 	if (sfd >= 0)

@@ -37,6 +37,7 @@
 #include "attach.h"
 #include "compile.h"
 #include "evloop.h"
+#include "cwopts.h"
 #include "filesink.h"
 #include "flowlog.h"
 #include "loader.h"
@@ -97,6 +98,7 @@ struct agent {
 	size_t n_sinks;
 	struct np_flowlog flows;
 	bool flows_on;
+	struct np_cwopts cwo;      /* CloudWatch Logs shipping (cwopts.h) */
 	char hostname[256];
 	int sigfd, inofd, nlfd;
 	struct np_loop loop;
@@ -173,6 +175,7 @@ static void usage(FILE *f)
 		"dropping established connections).  Only --uninstall removes it.\n"
 		"Exit status: 0 clean shutdown, 1 runtime failure, 2 bad input or usage.\n",
 		np_map_size_help());
+	np_cwopts_usage(f);
 }
 
 static int add_path(struct agent *a, const char *p)
@@ -413,7 +416,11 @@ static int parse_args(struct agent *a, int argc, char **argv)
 	bool audit = false, node_flag = false, no_watch = false;
 	int opt, ret = 0;
 
-	while ((opt = getopt_long(argc, argv, "h", longopts, NULL)) != -1 && !ret) {
+	struct option *all = np_cwopts_longopts(longopts);
+
+	if (!all)
+		return -ENOMEM;
+	while ((opt = getopt_long(argc, argv, "h", all, NULL)) != -1 && !ret) {
 		switch (opt) {
 		case 'o':
 			ret = add_path(a, optarg);
@@ -459,10 +466,18 @@ static int parse_args(struct agent *a, int argc, char **argv)
 			break;
 		case 'h':
 			usage(stdout);
-			return 1;
+			ret = 1;
+			goto cleanup;
 		default:
-			usage(stderr);
-			return -EINVAL;
+			ret = np_cwopts_parse(&a->cwo, opt, optarg);
+			if (ret > 0) {
+				ret = 0;
+				break;
+			}
+			if (!ret)
+				usage(stderr);
+			ret = -EINVAL;
+			goto cleanup;
 		}
 	}
 	if (ret)
@@ -524,7 +539,11 @@ static int parse_args(struct agent *a, int argc, char **argv)
 		np_err("no objects given: use --objects PATH (a file or directory of Namespaces, Pods and NetworkPolicies) or NETPOL_OBJECTS");
 		ret = -EINVAL;
 	}
+	if (!ret)
+		ret = np_cwopts_finish(&a->cwo, a->node_name);
+	a->cwo.emf_interval_s = a->flow_opts.interval_s;
 cleanup:
+	free(all);
 	return ret;
 }
 
@@ -1260,6 +1279,16 @@ int main(int argc, char **argv)
 		ret = EXIT_FAILURE_RUNTIME;
 		goto cleanup;
 	}
+	/* The CloudWatch shipper lives on the loop: made once it exists. */
+	if (a.cwo.enabled) {
+		a.sinks[a.n_sinks] = np_cwopts_sink(&a.cwo, &a.loop);
+		if (!a.sinks[a.n_sinks]) {
+			ret = EXIT_BAD_INPUT;
+			goto cleanup;
+		}
+		a.n_sinks++;
+		a.lopts.emit_events = true;
+	}
 	np_timer_init(&a.watch_timer, on_watch_timer, &a);
 	/* Signals are taken synchronously from a signalfd; block them first
 	 * so none is lost between loading and the main loop. */
@@ -1337,6 +1366,7 @@ cleanup:
 	free(a.paths);
 	free(a.atts);
 	free(a.last_plan);
+	np_cwopts_free(&a.cwo);
 	free(a.watches);
 	if (a.sigfd >= 0)
 		close(a.sigfd);

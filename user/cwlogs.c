@@ -10,6 +10,7 @@
 #include <time.h>
 
 #include "cwlogs.h"
+#include "emf.h"
 #include "httpm.h"
 #include "log.h"
 #include "spool.h"
@@ -72,6 +73,12 @@ struct np_cw {
 	bool flushing;
 
 	struct drop_agg drops[DROP_NREASONS]; /* not reported yet */
+	uint32_t emf_interval_ms;
+	struct np_emf_counts emf;
+	bool emf_pending;
+	int64_t emf_ts;             /* earliest record counted, ms */
+	struct np_timer emf_t;
+	char *cluster;
 	struct np_timer pump_t, retry_t, stats_t;
 	struct np_cw_stats st, st_logged;
 };
@@ -661,6 +668,57 @@ out:
 	kick(cw);
 }
 
+/* The EMF records of what was counted since the last ones. */
+static void emit_emf(struct np_cw *cw)
+{
+	struct np_rec *recs = NULL;
+	size_t n = 0, i;
+
+	np_timer_cancel(cw->loop, &cw->emf_t);
+	if (!cw->emf_pending)
+		return;
+	cw->emf_pending = false;
+	if (np_emf_records(&cw->emf, cw->emf_ts, &recs, &n) < 0) {
+		np_err("cloudwatch: out of memory making the interval's EMF records");
+		np_emf_reset(&cw->emf);
+		return;
+	}
+	np_emf_reset(&cw->emf);
+	for (i = 0; i < n; i++) {
+		if (recq_push(&cw->tail, &recs[i]) < 0)
+			break;
+		if (cw->tail.n == 1)
+			cw->tail_since_ms = np_now_ms();
+		cw->st.reports++;
+	}
+	for (; i < n; i++)
+		np_rec_free(&recs[i]);
+	free(recs);
+	kick(cw);
+}
+
+static void on_emf(struct np_loop *loop, struct np_timer *t, void *ctx)
+{
+	(void)loop;
+	(void)t;
+	emit_emf(ctx);
+}
+
+static void count_emf(struct np_cw *cw, const struct np_rec *r)
+{
+	if (np_emf_count_record(&cw->emf, r->line, r->len) <= 0)
+		return;
+	if (!cw->emf_pending) {
+		uint32_t d = cw->emf_interval_ms / 2;
+
+		cw->emf_pending = true;
+		cw->emf_ts = r->ts_ms;
+		np_timer_arm(cw->loop, &cw->emf_t, d < 200 ? 200 : d);
+	} else if (r->ts_ms < cw->emf_ts) {
+		cw->emf_ts = r->ts_ms;
+	}
+}
+
 static size_t cw_offer(struct np_sink *s, struct np_rec *recs, size_t n)
 {
 	struct np_cw *cw = cw_of(s);
@@ -687,6 +745,8 @@ static size_t cw_offer(struct np_sink *s, struct np_rec *recs, size_t n)
 			break;
 		if (cw->tail.n == 1)
 			cw->tail_since_ms = np_now_ms();
+		if (cw->emf_interval_ms)
+			count_emf(cw, r);
 		r->line = NULL;
 		r->len = 0;
 		cw->st.produced++;
@@ -747,6 +807,7 @@ static int cw_flush(struct np_sink *s, int timeout_ms)
 	 * SIGTERM) cuts it short. */
 	cw->loop->stop = false;
 	cw->flushing = true;
+	emit_emf(cw);
 	pump(cw);
 	while (cw->head.n || cw->tail.n || cw->req || drops_pending(cw)) {
 		uint64_t now = np_now_ms();
@@ -815,6 +876,8 @@ static void cw_destroy(struct np_sink *s)
 	np_timer_cancel(cw->loop, &cw->pump_t);
 	np_timer_cancel(cw->loop, &cw->retry_t);
 	np_timer_cancel(cw->loop, &cw->stats_t);
+	np_timer_cancel(cw->loop, &cw->emf_t);
+	np_emf_reset(&cw->emf);
 	np_http_req_free(cw->req);
 	cw->req = NULL;
 	left = cw->head_mem + cw->tail.n;
@@ -844,6 +907,7 @@ static void cw_destroy(struct np_sink *s)
 	free(cw->node);
 	free(cw->sigv4);
 	free(cw->ca_file);
+	free(cw->cluster);
 	free(cw);
 }
 
@@ -893,6 +957,7 @@ struct np_sink *np_cw_new(struct np_loop *loop, const struct np_cw_cfg *cfg)
 	cw->group = dup_or_null(cfg->group, &oom);
 	cw->stream = dup_or_null(cfg->stream, &oom);
 	cw->node = dup_or_null(cfg->node, &oom);
+	cw->cluster = dup_or_null(cfg->cluster, &oom);
 	if (cfg->endpoint)
 		cw->endpoint = dup_or_null(cfg->endpoint, &oom);
 	else if (asprintf(&cw->endpoint, "https://logs.%s.amazonaws.com/", cfg->region) < 0)
@@ -914,6 +979,10 @@ struct np_sink *np_cw_new(struct np_loop *loop, const struct np_cw_cfg *cfg)
 	np_timer_init(&cw->pump_t, on_pump, cw);
 	np_timer_init(&cw->retry_t, on_retry, cw);
 	np_timer_init(&cw->stats_t, on_stats, cw);
+	np_timer_init(&cw->emf_t, on_emf, cw);
+	cw->emf_interval_ms = cfg->emf_interval_ms;
+	cw->emf.cluster = cw->cluster;
+	cw->emf.node = cw->node;
 	ret = np_httpm_init(&cw->http, loop);
 	if (ret < 0)
 		goto cleanup;

@@ -51,11 +51,16 @@ struct np_cw_cfg {
 	uint32_t client_error_attempts; /* other 4xx: give up after; 0: 5 */
 	struct np_cwbatch_limits limits; /* zeros: the service's */
 	const struct np_awscreds_cfg *creds; /* NULL: from the environment */
+	/* Embedded Metric Format: the flow records offered are counted and,
+	 * half this long after an interval's first one (the pipeline hands an
+	 * interval over at once), their EMF records are shipped.  0: off. */
+	uint32_t emf_interval_ms;
+	const char *cluster;      /* the ClusterName dimension */
 };
 
 struct np_cw_stats {
 	uint64_t produced;         /* records offered and accepted */
-	uint64_t reports;          /* SKIPDATA records made to report drops */
+	uint64_t reports;          /* records the shipper made: SKIPDATA, EMF */
 	uint64_t from_spool_at_start; /* records a previous run left in the spool */
 	uint64_t shipped;          /* accepted by CloudWatch */
 	uint64_t rejected;         /* refused in a 200 answer (too old/new) */

@@ -25,6 +25,7 @@ static const struct option cw_longopts[] = {
 	{ "cloudwatch-queue-bytes", required_argument, NULL, NP_CWOPT_QUEUE_MAX },
 	{ "cloudwatch-timeout", required_argument, NULL, NP_CWOPT_TIMEOUT },
 	{ "cloudwatch-retry-base", required_argument, NULL, NP_CWOPT_RETRY_BASE },
+	{ "cloudwatch-no-metrics", no_argument, NULL, NP_CWOPT_NO_EMF },
 };
 
 #define N_CW_OPTS (sizeof(cw_longopts) / sizeof(cw_longopts[0]))
@@ -105,6 +106,9 @@ int np_cwopts_parse(struct np_cwopts *o, int opt, const char *arg)
 		break;
 	case NP_CWOPT_CREATE:
 		o->create = true;
+		break;
+	case NP_CWOPT_NO_EMF:
+		o->no_emf = true;
 		break;
 	case NP_CWOPT_SPOOL_DIR:
 		o->spool_dir = arg;
@@ -236,6 +240,8 @@ void np_cwopts_usage(FILE *f)
 	      "  --cloudwatch-timeout SECONDS  per request (default 30)\n"
 	      "  --cloudwatch-retry-base SECONDS  first retry delay, doubled per attempt up to\n"
 	      "                      30 s, jittered (default 0.5; client errors x10)\n"
+	      "  --cloudwatch-no-metrics  no Embedded Metric Format records (flow counts per\n"
+	      "                      direction and policy, every flow interval)\n"
 	      "  --spool-dir DIR     keep records on disk while CloudWatch is unreachable or\n"
 	      "                      slow, and across restarts            env NETPOL_SPOOL_DIR\n"
 	      "  --spool-max-bytes N bound of the spool; the oldest records go first and the\n"
@@ -258,6 +264,8 @@ struct np_sink *np_cwopts_sink(const struct np_cwopts *o, struct np_loop *loop)
 		.queue_max_bytes = o->queue_max_bytes,
 		.request_timeout_ms = o->request_timeout_ms,
 		.retry_base_ms = o->retry_base_ms,
+		.emf_interval_ms = o->no_emf ? 0 : o->emf_interval_s * 1000,
+		.cluster = o->cluster,
 	};
 
 	return np_cw_new(loop, &cfg);

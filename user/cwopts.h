@@ -36,6 +36,7 @@ enum {
 	NP_CWOPT_QUEUE_MAX,
 	NP_CWOPT_TIMEOUT,
 	NP_CWOPT_RETRY_BASE,
+	NP_CWOPT_NO_EMF,
 	NP_CWOPT_END,
 };
 
@@ -47,6 +48,8 @@ struct np_cwopts {
 	uint32_t flush_delay_ms;
 	long request_timeout_ms;
 	uint32_t retry_base_ms;
+	uint32_t emf_interval_s;    /* set by the agent: --flow-interval; 0: no EMF */
+	bool no_emf;                /* --cloudwatch-no-metrics */
 	char *group_buf, *node_buf; /* defaults we built */
 };
 

@@ -45,8 +45,9 @@ struct np_emf_counts {
 /* Count one flow of ACTION in DIR, attributed to POLICY (NULL: none). */
 int np_emf_count(struct np_emf_counts *c, enum np_emf_dir dir, enum np_emf_action act,
 		 const char *policy);
-/* Count a flow record line (fields flowDirection, action, policy); records
- * that are not flows (SKIPDATA, EMF) are ignored.  0, or -EINVAL. */
+/* Count a flow record line (fields flowDirection, action, policy, where
+ * policy may list several as "ns/a,ns/b"); records that are not flows
+ * (SKIPDATA, EMF) are ignored.  1 counted, 0 ignored, -EINVAL / -ENOMEM. */
 int np_emf_count_record(struct np_emf_counts *c, const char *line, size_t len);
 /* Zero the counts and forget the policies (names stay set). */
 void np_emf_reset(struct np_emf_counts *c);

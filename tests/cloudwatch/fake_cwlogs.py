@@ -375,7 +375,7 @@ class Handler(BaseHTTPRequestHandler):
             st.stats["max_batch_bytes"] = max(st.stats["max_batch_bytes"], size)
             for e in evs[old:]:
                 st.events.write(e["message"] + "\n")
-            st.requests.write(json.dumps({"events": len(evs), "bytes": size, "body": body_len,
+            st.requests.write(json.dumps({"group": g, "stream": s, "events": len(evs), "bytes": size, "body": body_len,
                                           "first": ts[0], "last": ts[-1], "rejected": old}) + "\n")
         ans = {"nextSequenceToken": "0"}
         if old:

@@ -4,14 +4,15 @@
 # CloudWatch Logs shipping, end to end against the fake AWS endpoints
 # (fake_cwlogs.py) on loopback: the shipper (driven by cw-feed, which feeds
 # the sink like the flow pipeline does; the agent with real connections is
-# tests/cloudwatch/agent.sh) must deliver every record signed, gzipped and
+# tests/cloudwatch/agent.sh, run at the end) must deliver every record signed, gzipped and
 # within the service limits, through throttling, 5xx, dropped connections,
 # slow answers, a CW_OUTAGE_SECONDS (60) outage, a restart during an
-# outage, a full spool (drops reported), and every credential source.
+# outage, a full spool (drops reported), and every credential source; then
+# tests/cloudwatch/agent.sh: the agent itself, with real connections.
 #
 #   tests/cloudwatch/run.sh [BUILD]     prints "cloudwatch: N passed, M failed"
 #
-# Ports: CW_TEST_PORT (17510) and the next one.
+# Ports: CW_TEST_PORT (17510); agent.sh CW_AGENT_PORT (17520), in its netns.
 set -u
 
 BUILD=${1:-build}
@@ -323,5 +324,19 @@ for line in open(sys.argv[1]):
 ' "$OUT/events.jsonl"
 
 stop_server
+
+echo "# the agent: real connections in network namespaces (tests/cloudwatch/agent.sh)"
+if [ "$(id -u)" = 0 ]; then
+	"$HERE/agent.sh" "$BUILD" | tee "$TMP/agent-test.out"
+	line=$(grep '^cloudwatch-agent:' "$TMP/agent-test.out")
+	if [[ $line =~ ([0-9]+)\ passed,\ ([0-9]+)\ failed ]]; then
+		passed=$((passed + BASH_REMATCH[1]))
+		failed=$((failed + BASH_REMATCH[2]))
+	else
+		not_ok "tests/cloudwatch/agent.sh did not finish"
+	fi
+else
+	not_ok "tests/cloudwatch/agent.sh needs root"
+fi
 echo "cloudwatch: $passed passed, $failed failed"
 [ "$failed" -eq 0 ]

@@ -101,20 +101,25 @@ static void test_count_record(void **state)
 {
 	struct np_emf_counts c = { 0 };
 	static const char *const lines[] = {
-		"{\"action\":\"REJECT\",\"flowDirection\":\"egress\",\"logStatus\":\"OK\","
-		"\"policy\":[\"a/p1\",\"a/p2\"]}",
-		"{\"action\":\"ACCEPT\",\"flowDirection\":\"ingress\",\"policy\":\"b/allow\"}",
+		"{\"flowDirection\":\"egress\",\"action\":\"REJECT\",\"logStatus\":\"OK\","
+		"\"policy\":\"a/p1,a/p2\"}",
+		"{\"flowDirection\":\"ingress\",\"action\":\"ACCEPT\",\"logStatus\":\"OK\","
+		"\"policy\":\"b/allow\",\"policyRule\":\"ingress[0]\"}",
 		"{\"logStatus\":\"SKIPDATA\",\"droppedRecords\":5}",
 		"{\"_aws\":{}}",
 	};
 
 	(void)state;
+	static const int want[] = { 1, 1, 0, 0 };
+
 	for (size_t i = 0; i < 4; i++)
-		assert_int_equal(np_emf_count_record(&c, lines[i], strlen(lines[i])), 0);
+		assert_int_equal(np_emf_count_record(&c, lines[i], strlen(lines[i])), want[i]);
 	assert_int_equal(np_emf_count_record(&c, "nope", 4), -EINVAL);
 	assert_int_equal(c.n[NP_EMF_EGRESS][NP_EMF_REJECT], 1);
 	assert_int_equal(c.n[NP_EMF_INGRESS][NP_EMF_ACCEPT], 1);
 	assert_int_equal(c.n_policies, 3);
+	assert_string_equal(c.policies[1].name, "a/p2");
+	assert_int_equal(c.policies[1].n[NP_EMF_EGRESS][NP_EMF_REJECT], 1);
 	np_emf_reset(&c);
 }
 
