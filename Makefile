@@ -147,8 +147,9 @@ test-e2e: all
 test-flows: all
 	$(Q)tests/flows/run.sh $(BUILD)
 
-# CloudWatch Logs shipping against fake AWS endpoints on loopback (ports
-# 17510-17511); CW_OUTAGE_SECONDS (60) sets the outage test's length.
+# CloudWatch Logs shipping against fake AWS endpoints on loopback (port
+# 17510; the agent test: 17520 in its cwa-* namespaces); CW_OUTAGE_SECONDS (60)
+# sets the outage test's length.
 test-cloudwatch: all
 	$(Q)tests/cloudwatch/run.sh $(BUILD)
 

@@ -25,6 +25,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/resource.h>
 #include <sys/signalfd.h>
 #include <time.h>
 #include <unistd.h>
@@ -46,6 +47,7 @@ struct feed {
 	struct np_rec *pending; /* refused by offer(), offered again first */
 	size_t n_pending, cap_pending;
 	bool stop, tiny;
+	uint32_t rng;
 };
 
 static int64_t wall_ms(void)
@@ -54,6 +56,16 @@ static int64_t wall_ms(void)
 
 	clock_gettime(CLOCK_REALTIME, &ts);
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* xorshift32: varied field values, so gzip sees realistic records (fixed
+ * seed: every run sends the same bytes). */
+static unsigned rnd(struct feed *f)
+{
+	f->rng ^= f->rng << 13;
+	f->rng ^= f->rng >> 17;
+	f->rng ^= f->rng << 5;
+	return f->rng;
 }
 
 static int make_record(struct feed *f, struct np_rec *r)
@@ -70,16 +82,17 @@ static int make_record(struct feed *f, struct np_rec *r)
 			     id, act, dir);
 	else
 		n = asprintf(&line,
-		     "{\"version\":2,\"id\":%" PRIu64 ",\"srcAddr\":\"10.1.%u.%u\",\"dstAddr\":"
-		     "\"10.2.0.7\",\"srcPort\":%u,\"dstPort\":443,\"protocol\":6,\"packets\":%u,"
-		     "\"bytes\":%u,\"start\":%" PRId64 ",\"end\":%" PRId64 ",\"action\":\"%s\","
-		     "\"logStatus\":\"OK\",\"tcpFlags\":19,\"flowDirection\":\"%s\",\"interfaceId\":"
-		     "\"veth%u\",\"srcPod\":\"client-%u\",\"srcNamespace\":\"x\",\"dstPod\":\"relay\","
-		     "\"dstNamespace\":\"relay\",\"policy\":\"relay/allow-%u\",\"policyRule\":"
-		     "\"ingress[0]\",\"node\":\"feed\",\"pad\":\"%*s\"}",
-		     id, (unsigned)(id >> 8) & 255, (unsigned)id & 255, 30000 + (unsigned)(id % 30000),
-		     1 + (unsigned)(id % 17), 60 + (unsigned)(id % 1500), ts / 1000, ts / 1000 + 1, act,
-		     dir, (unsigned)(id % 8), (unsigned)(id % 100), (unsigned)(id % 3), f->pad, "");
+			     "{\"version\":2,\"id\":%" PRIu64 ",\"srcAddr\":\"10.%u.%u.%u\",\"dstAddr\":"
+			     "\"10.2.%u.%u\",\"srcPort\":%u,\"dstPort\":%u,\"protocol\":6,\"packets\":%u,"
+			     "\"bytes\":%u,\"start\":%" PRId64 ",\"end\":%" PRId64 ",\"action\":\"%s\","
+			     "\"logStatus\":\"OK\",\"tcpFlags\":19,\"flowDirection\":\"%s\",\"interfaceId\":"
+			     "\"eni%08x\",\"srcPod\":\"client-%05x\",\"srcNamespace\":\"ns-%u\",\"dstPod\":"
+			     "\"relay-%u\",\"dstNamespace\":\"relay\",\"policy\":\"relay/allow-%u\",\"policyRule\":"
+			     "\"ingress[0]\",\"node\":\"ip-10-0-1-17\",\"pad\":\"%*s\"}",
+			     id, rnd(f) & 255, rnd(f) & 255, rnd(f) & 255, rnd(f) & 255, rnd(f) & 255,
+			     32768 + rnd(f) % 28000, (unsigned[]){ 443, 80, 8080, 53 }[rnd(f) & 3],
+			     1 + rnd(f) % 500, 60 + rnd(f) % 400000, ts / 1000, ts / 1000 + 60, act, dir,
+			     rnd(f), rnd(f) & 0xfffff, rnd(f) % 40, rnd(f) % 3, (unsigned)(id % 3), f->pad, "");
 	if (n < 0)
 		return -ENOMEM;
 	r->line = line;
@@ -170,7 +183,8 @@ int main(int argc, char **argv)
 	struct feed f = { 0 };
 	struct np_cw_stats st;
 	const char *stats_file = NULL;
-	double flush_s = 10, t;
+	double flush_s = 10, t, cpu;
+	struct rusage ru;
 	char line[1024];
 	sigset_t mask;
 	int opt, sfd = -1, ret = 2, r;
@@ -210,6 +224,7 @@ int main(int argc, char **argv)
 		goto cleanup;
 	ret = 1;
 	f.next_id = f.start_id;
+	f.rng = 2463534242u ^ (uint32_t)f.start_id;
 	if (np_loop_init(&f.loop) < 0)
 		goto cleanup;
 	sigemptyset(&mask);
@@ -230,16 +245,19 @@ int main(int argc, char **argv)
 	offer_pending(&f);
 	r = f.sink->flush(f.sink, (int)(flush_s * 1000));
 	t = (double)(np_now_ms() - t_start) / 1000;
+	getrusage(RUSAGE_SELF, &ru);
+	cpu = (double)ru.ru_utime.tv_sec + (double)ru.ru_stime.tv_sec +
+	      ((double)ru.ru_utime.tv_usec + (double)ru.ru_stime.tv_usec) / 1e6;
 	np_cw_get_stats(f.sink, &st);
 	np_cw_stats_str(&st, line, sizeof(line));
-	printf("cw-feed: made=%" PRIu64 " unoffered=%zu seconds=%.3f flush=%s %s\n", f.made,
-	       f.n_pending, t, r ? strerror(-r) : "ok", line);
+	printf("cw-feed: made=%" PRIu64 " unoffered=%zu seconds=%.3f cpu=%.3f flush=%s %s\n", f.made,
+	       f.n_pending, t, cpu, r ? strerror(-r) : "ok", line);
 	if (stats_file) {
 		FILE *sf = fopen(stats_file, "w");
 
 		if (sf) {
-			fprintf(sf, "made=%" PRIu64 " unoffered=%zu seconds=%.3f %s\n", f.made,
-				f.n_pending, t, line);
+			fprintf(sf, "made=%" PRIu64 " unoffered=%zu seconds=%.3f cpu=%.3f %s\n", f.made,
+				f.n_pending, t, cpu, line);
 			fclose(sf);
 		}
 	}
