@@ -164,6 +164,16 @@ check "each fault kind was served" test "$(stat '[.faults.throttle, .faults["5xx
 check "retries counted" test "$(kv "$TMP/faults1.stats" retries)" -ge 6
 check "signed and within limits" server_clean
 
+echo "# at least once: a batch whose answer comes too late is sent again"
+start_server dup || exit 1
+ctl "mode=slow&count=1&delay=3"
+feed dup --count 1000 --cloudwatch-flush-delay 0.2 --cloudwatch-timeout 1
+sleep 3 # the late answer's events are stored when its delay is over
+r=$(events 0:1000)
+echo "  $r"
+check "nothing lost; the timed-out batch arrives twice (documented at-least-once)" \
+	test "$(ev "$r" missing)" = 0 -a "$(ev "$r" duplicates)" -gt 0
+
 echo "# events rejected as too old in a 200 answer are counted"
 start_server tooold || exit 1
 ctl "mode=tooold&count=1&old=7"
