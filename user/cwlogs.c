@@ -621,6 +621,20 @@ static void put_done(struct np_http_req *req, CURLcode res, long status, void *c
 		}
 		goto out; /* stream exists: the batch goes again now */
 	}
+	if (kind == CREATE_GROUP && status >= 400 && status < 500 && status != 429 &&
+	    strcmp(type, "ThrottlingException")) {
+		/* Often only CreateLogStream is allowed, on a group made by
+		 * the operator: try the stream before giving up. */
+		const struct np_aws_creds *cr = np_awscreds_get(&cw->creds, (int64_t)time(NULL));
+
+		np_warn("cloudwatch: CreateLogGroup %s refused: HTTP %ld %s%s%s; trying "
+			"CreateLogStream in case the group exists", cw->group, status, type,
+			*msg ? ": " : "", msg);
+		if (cr && !start_create(cw, CREATE_STREAM, cr))
+			goto out;
+		backoff(cw, cw->retry_base_ms);
+		goto out;
+	}
 	if (!strcmp(type, "ResourceNotFoundException") && kind == PUT_EVENTS && cw->create &&
 	    cw->client_errors < cw->client_error_attempts) {
 		const struct np_aws_creds *cr = np_awscreds_get(&cw->creds, (int64_t)time(NULL));

@@ -23,8 +23,9 @@ Fault modes (for the next COUNT CloudWatch requests, -1 = until changed):
   ok, throttle (400 ThrottlingException), 5xx (500 ServiceUnavailableException),
   drop (close the connection without an answer), slow (answer after DELAY s),
   tooold (200 with the first COUNT_OLD events rejected as too old),
-  badparam (400 InvalidParameterException), nogroup (the log group does not
-  exist until CreateLogGroup/CreateLogStream)
+  badparam (400 InvalidParameterException)
+--no-group: the group and stream exist once created; --group-only G: group G
+exists, CreateLogGroup is denied, streams must be created.
 
 `fake_cwlogs.py selftest` checks the verifier against the AWS SigV4 test
 vectors (aws-c-auth aws-signing-test-suite) in sigv4_vectors.json.
@@ -115,6 +116,8 @@ class State:
                                           "expires": 0, "source": "static"}
         self.mode, self.count, self.delay, self.old = "ok", 0, 0.0, 0
         self.groups = set() if args.no_group else None  # None: everything exists
+        if args.group_only:  # this group exists; CreateLogGroup is not allowed
+            self.groups = {args.group_only}
         self.streams = set()
         self.imds_tokens = set()
         self.stats = {"requests": 0, "puts": 0, "events": 0, "event_bytes": 0, "gzip_puts": 0,
@@ -330,6 +333,9 @@ class Handler(BaseHTTPRequestHandler):
             if st.groups is None:
                 return self.error(400, "ResourceAlreadyExistsException", "The specified log group already exists")
             if not stream:
+                if st.args.group_only:
+                    return self.error(400, "AccessDeniedException",
+                                      "not authorized to perform: logs:CreateLogGroup")
                 if g in st.groups:
                     return self.error(400, "ResourceAlreadyExistsException", "The specified log group already exists")
                 st.groups.add(g)
@@ -453,6 +459,8 @@ def main():
     p.add_argument("--pod-token", default="pod-identity-token")
     p.add_argument("--cred-ttl", type=int, default=3600)
     p.add_argument("--no-group", action="store_true", help="log group/stream must be created")
+    p.add_argument("--group-only", help="this log group exists, streams must be created, "
+                   "CreateLogGroup is denied")
     p.add_argument("--tls-cert")
     p.add_argument("--tls-key")
     p.add_argument("--verbose", action="store_true")

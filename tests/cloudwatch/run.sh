@@ -129,6 +129,13 @@ check "counters: produced = shipped" test "$(kv "$TMP/basic.stats" produced)" = 
 check "no secret, token or signature in the logs" no_secret_logged "$TMP/basic.log" "$SK" "$ST" "Signature="
 unset AWS_SESSION_TOKEN
 
+echo "# CreateLogGroup denied, the group exists: the stream is still created"
+start_server grouponly --group-only /aws/eks/test/netpol-flows || exit 1
+feed grouponly --count 1000 --cloudwatch-create --cloudwatch-flush-delay 0.2
+r=$(events 0:1000)
+check "records arrive after CreateLogGroup is denied and CreateLogStream succeeds" \
+	test "$(ev "$r" missing)" = 0 -a "$(stat .creates)" -ge 2
+
 echo "# event limit: small records"
 start_server events || exit 1
 feed events --count 50000 --tiny --cloudwatch-flush-delay 0.5
