@@ -179,6 +179,9 @@ struct np_http_req *np_http_req_new(const char *ca_file, long timeout_ms)
 	curl_easy_setopt(r->easy, CURLOPT_CONNECTTIMEOUT_MS, 5000L);
 	curl_easy_setopt(r->easy, CURLOPT_TIMEOUT_MS, timeout_ms);
 	curl_easy_setopt(r->easy, CURLOPT_PROTOCOLS_STR, "http,https");
+	/* One request at a time per shipper: HTTP/2 would buy nothing, and
+	 * HTTP/1.1 is what the AWS SDKs' and CloudWatch agent's requests use. */
+	curl_easy_setopt(r->easy, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_1_1);
 	/* The default bundle and /etc/ssl/certs stay; CA_FILE adds to them
 	 * (CAPATH keeps the system directory when CAINFO is replaced). */
 	if (ca_file)
