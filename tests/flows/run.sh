@@ -139,6 +139,10 @@ check "REJECT record for other -> relay:443, with the isolating policy" \
 check "REJECT record counts the SYN (packets >= 1), tcpFlags SYN" \
 	test "$(sum "$REJ" packets)" -ge 1 -a "$(count "$REJ and .tcpFlags==2")" -ge 1
 
+EGR='.flowDirection=="egress" and .interfaceId=="np-other" and .srcAddr=="10.244.2.20" and .dstAddr=="10.244.1.10" and .dstPort==443'
+check "the same attempt leaving client-0: an egress ACCEPT record at np-other (not isolated)" \
+	wait_record "$EGR and .action==\"ACCEPT\" and .reason==\"not-isolated\" and .srcPod==\"client-0\" and .dstPod==\"relay-0\" and (has(\"policy\")|not)" 30
+
 # ---- a SYN flood from 300 source ports: a bounded number of records ----
 before=$(count "$REJ")
 in_pod other "$NPCONN" syn --count 300 10.244.1.10 443 2>>"$TMP/conn.log"

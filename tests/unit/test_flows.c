@@ -269,6 +269,33 @@ static void test_agg_reuse_and_lost_new(void **state)
 	np_flow_agg_free(&a);
 }
 
+/* A connection cut by a policy change: its last record is a REJECT with
+ * flowEnd "cut" and the counters up to the cut. */
+static void test_agg_cut(void **state)
+{
+	struct np_flow_agg a;
+	struct results res = { 0 };
+	struct np_ct_key k = key_in(40004);
+	struct np_flow_event ev = event(NP_EV_NEW, k, 1, 0);
+
+	(void)state;
+	assert_int_equal(np_flow_agg_init(&a, &agg_opts), 0);
+	np_flow_agg_event(&a, &ev, 1 * S, 1000);
+	ev = event(NP_EV_CUT, k, 20, 18);
+	ev.verdict = NP_VERDICT_DENY;
+	ev.reason = NP_REASON_NO_RULE;
+	np_flow_agg_event(&a, &ev, 5 * S, 5000);
+	np_flow_agg_flush(&a, NULL, 0, 60 * S, 60000, false, collect, &res);
+	assert_int_equal(res.n, 1);
+	assert_int_equal(res.f[0].end, NP_FLOW_END_CUT);
+	assert_int_equal(res.f[0].verdict, NP_VERDICT_DENY);
+	assert_int_equal(res.r[0].delta.packets[0] + res.r[0].delta.packets[1], 38);
+	assert_string_equal(np_flow_end_name(res.f[0].end), "cut");
+	assert_string_equal(np_flow_action_name(res.f[0].verdict), "REJECT");
+	assert_int_equal(np_flow_agg_count(&a), 0);
+	np_flow_agg_free(&a);
+}
+
 /* Denial aggregates: counted from the kernel, forgotten (and removed)
  * after two quiet intervals. */
 static void test_agg_deny_forgotten_when_quiet(void **state)
@@ -742,6 +769,7 @@ int main(void)
 		cmocka_unit_test(test_agg_timeout_and_eviction),
 		cmocka_unit_test(test_agg_reuse_and_lost_new),
 		cmocka_unit_test(test_agg_deny_forgotten_when_quiet),
+		cmocka_unit_test(test_agg_cut),
 		cmocka_unit_test_setup_teardown(test_record_accept, rec_setup, rec_teardown),
 		cmocka_unit_test_setup_teardown(test_record_reject, rec_setup, rec_teardown),
 		cmocka_unit_test(test_record_skipdata_and_escaping),
