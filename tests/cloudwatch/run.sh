@@ -295,11 +295,11 @@ check "signed and within limits" server_clean
 check "no token in the logs" no_secret_logged "$TMP/pod.log" pod-secret-token
 
 echo "# credentials: IMDSv2"
-start_server imds || exit 1
-AWS_EC2_METADATA_SERVICE_ENDPOINT=$BASE feed imds --count 1000 --cloudwatch-flush-delay 0.2
-r=$(events 0:1000)
-check "all records arrive with instance role credentials (token, role, credentials)" \
-	test "$(ev "$r" missing)" = 0 -a "$(stat .imds_calls)" -ge 3
+start_server imds --cred-ttl 12 || exit 1
+AWS_EC2_METADATA_SERVICE_ENDPOINT=$BASE feed imds --rate 200 --count 2000 --cloudwatch-flush-delay 0.5
+r=$(events 0:2000)
+check "all records arrive with instance role credentials (token, role, credentials), refreshed" \
+	test "$(ev "$r" missing)" = 0 -a "$(stat .imds_calls)" -ge 6 -a "$(stat .expired_key_uses)" = 0
 check "signed and within limits" server_clean
 
 echo "# TLS with AWS_CA_BUNDLE"
