@@ -23,7 +23,8 @@ Fault modes (for the next COUNT CloudWatch requests, -1 = until changed):
   ok, throttle (400 ThrottlingException), 5xx (500 ServiceUnavailableException),
   drop (close the connection without an answer), slow (answer after DELAY s),
   tooold (200 with the first COUNT_OLD events rejected as too old),
-  badparam (400 InvalidParameterException)
+  badparam (400 InvalidParameterException), expire (the temporary key the
+  request is signed with expires now: 400 ExpiredTokenException)
 --no-group: the group and stream exist once created; --group-only G: group G
 exists, CreateLogGroup is denied, streams must be created.
 
@@ -220,7 +221,7 @@ class Handler(BaseHTTPRequestHandler):
             return
         if fault == "slow":
             time.sleep(st.delay)
-        if not self.verify(body):
+        if not self.verify(body, fault):
             return
         if fault == "throttle":
             return self.error(400, "ThrottlingException", "Rate exceeded")
@@ -259,7 +260,7 @@ class Handler(BaseHTTPRequestHandler):
         sys.stderr.write("fake-aws: VIOLATION: %s\n" % what)
         self.error(code, "InvalidParameterException", what)
 
-    def verify(self, body):
+    def verify(self, body, fault="ok"):
         st = self.server.state
         a = parse_authorization(self.headers.get("Authorization"))
         if not a:
@@ -271,6 +272,8 @@ class Handler(BaseHTTPRequestHandler):
         amzdate = self.headers.get("X-Amz-Date", "")
         with st.lock:
             key = st.keys.get(akid)
+            if key and fault == "expire" and key["expires"]:
+                key["expires"] = int(time.time()) - 1  # revoked early
         if not key:
             with st.lock:
                 st.stats["unknown_keys"] += 1

@@ -283,6 +283,18 @@ check "the token file is re-read for each call" test "$(stat '.web_tokens | uniq
 check "signed and within limits" server_clean
 check "no token or secret in the logs" no_secret_logged "$TMP/irsa.log" web-identity-token "Signature="
 
+echo "# credentials: a key the service says expired is replaced at once"
+start_server expire || exit 1
+echo "web-identity-token-3" >"$TMP/wit"
+ctl "mode=expire&count=1"
+AWS_ROLE_ARN=arn:aws:iam::123456789012:role/netpol-agent AWS_WEB_IDENTITY_TOKEN_FILE=$TMP/wit \
+	AWS_ENDPOINT_URL_STS=$BASE/ feed expire --count 500 --cloudwatch-flush-delay 0.2
+r=$(events 0:500)
+check "after ExpiredTokenException new credentials are fetched and every record arrives" \
+	test "$(ev "$r" missing)" = 0 -a "$(stat .sts_calls)" -ge 2 -a "$(stat .expired_key_uses)" = 1
+check "signed and within limits (the one expired use aside)" \
+	test "$(stat '.sig_failures + .limit_violations + .unknown_keys + .missing_token')" = 0
+
 echo "# credentials: EKS Pod Identity"
 start_server pod --cred-ttl 12 --pod-token pod-secret-token || exit 1
 echo "pod-secret-token" >"$TMP/podtok"
