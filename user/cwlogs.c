@@ -79,6 +79,7 @@ struct np_cw {
 	int64_t emf_ts;             /* earliest record counted, ms */
 	struct np_timer emf_t;
 	char *cluster;
+	bool started;               /* np_cw_new() completed */
 	struct np_timer pump_t, retry_t, stats_t;
 	struct np_cw_stats st, st_logged;
 };
@@ -905,8 +906,10 @@ static void cw_destroy(struct np_sink *s)
 	cw->head_mem = 0;
 	cw->n_segs = 0;
 	update_gauges(cw);
-	np_cw_stats_str(&cw->st, buf, sizeof(buf));
-	np_info("cloudwatch: final counters: %s", buf);
+	if (cw->started) {
+		np_cw_stats_str(&cw->st, buf, sizeof(buf));
+		np_info("cloudwatch: final counters: %s", buf);
+	}
 	np_awscreds_free(&cw->creds);
 	np_httpm_free(&cw->http);
 	if (cw->use_spool)
@@ -1026,6 +1029,7 @@ struct np_sink *np_cw_new(struct np_loop *loop, const struct np_cw_cfg *cfg)
 		cw->endpoint, cw->group, cw->stream, cw->flush_delay_ms,
 		cfg->spool_dir ? cfg->spool_dir : "off (memory only)");
 	np_timer_arm(loop, &cw->stats_t, NP_CW_STATS_LOG_MS);
+	cw->started = true;
 	kick(cw);
 	update_gauges(cw);
 	ret = 0;
