@@ -7,7 +7,8 @@
 # Records arrive signed, gzipped, within limits, in the default group
 # /aws/eks/<cluster>/netpol-flows and the node's stream, with EMF metrics;
 # records of connections made while CloudWatch fails and the agent restarts
-# arrive after it is back.  Usage: tests/cloudwatch/agent.sh BUILD_DIR (root).
+# arrive after it is back (the agent stops while CloudWatch fails: its
+# flush waits, with a file sink next to it).  Usage: tests/cloudwatch/agent.sh BUILD_DIR (root).
 # shellcheck disable=SC2317
 set -u
 
@@ -59,10 +60,11 @@ finish() {
 }
 
 start_agent() {
+	[ -s "$TMP/agent.log" ] && cat "$TMP/agent.log" >>"$TMP/agent-earlier.log"
 	: >"$TMP/agent.log"
 	AWS_ACCESS_KEY_ID=$AK AWS_SECRET_ACCESS_KEY=$SK AWS_REGION=us-east-1 CLUSTER_NAME=test \
 		nsenter --net="/run/netns/$NODE_NS" "$AGENT" --objects "$TMP/objects" --node-ip 10.0.0.1 \
-		--pin-path "$PIN" --node-name node-1 --flow-interval 1 \
+		--pin-path "$PIN" --node-name node-1 --flow-interval 1 --flow-log-file "$TMP/flows.log" \
 		--cloudwatch-endpoint "http://127.0.0.1:$PORT" --cloudwatch-create \
 		--spool-dir "$TMP/spool" --cloudwatch-flush-delay 0.5 --cloudwatch-retry-base 0.1 \
 		>"$TMP/stdout.log" 2>>"$TMP/agent.log" &
@@ -143,6 +145,30 @@ check "after the restart all 6 accepted connections have their record (flowEnd f
 	wait_rec "$ACC" 6 150
 check "the spool drained" test "$(find "$TMP/spool" -name 'seg-*' | wc -l)" = 0
 check "every request signed, gzipped, within the limits" server_clean
-check "no secret in the agent log" bash -c "! grep -qF -- '$SK' '$TMP/agent.log'"
+
+echo "# the agent stops while a PutLogEvents call hangs (its flush runs the loop for 5 s)"
+ctl "mode=slow&count=-1&delay=8"
+allowed aks 10.244.1.10 443 || true
+sleep 2.5 # the interval closes; its batch is sent and hangs
+# Traffic goes on while the agent stops: the flow pipeline must not feed
+# sinks it has closed while the shipper's flush runs the loop.
+kill -TERM "$AGENT_PID"
+allowed aks 10.244.1.10 443 || true
+sleep 1.2
+allowed aks 10.244.1.10 443 || true
+for _ in $(seq 150); do alive "$AGENT_PID" || break; sleep 0.1; done
+alive "$AGENT_PID" && kill -KILL "$AGENT_PID"
+wait "$AGENT_PID"
+rc=$?
+AGENT_PID=
+check "the agent stopped cleanly (exit 0) with a call in flight and traffic going on" test "$rc" = 0
+ctl "mode=ok"
+start_agent || not_ok "agent restarted"
+check "the record of that connection arrives after the restart (7 in all, duplicates allowed)" \
+	wait_rec "$ACC" 7 150
+check "every request signed, gzipped, within the limits" server_clean
+check "no secret in the agent logs" bash -c "! cat '$TMP'/agent*.log | grep -qF -- '$SK'"
+check "the file sink next to it got the same flow records" \
+	test "$(jq -c "select($ACC)" "$TMP/flows.log" | wc -l)" -ge 6
 stop_agent
 finish
