@@ -2,8 +2,10 @@
 #
 #   make            build everything into build/
 #   make deps       install the Debian packages the build and tests need
-#   make test       all tests: unit (+ASan/UBSan), BPF, conformance, end-to-end, flows, CloudWatch
-#   make bench      benchmarks (BPF ns/packet, compile time, flow pipeline, agent memory, CloudWatch shipping)
+#   make test       all tests: unit (+ASan/UBSan), BPF, conformance, end-to-end, flows,
+#                   Kubernetes API, CloudWatch
+#   make bench      benchmarks (BPF ns/packet, compile time, flow pipeline, agent memory,
+#                   Kubernetes API sync, CloudWatch shipping)
 #   make demo       the built-in demo
 #   make test-kernels  the datapath under qemu on the EKS kernels 5.10 and 6.1 (+ this one)
 
@@ -53,7 +55,7 @@ TOOLS_SRCS := $(wildcard tools/*.c) $(wildcard tests/bpf/*.c)
 TOOL_BINS := $(patsubst tools/%.c,$(BUILD)/%,$(wildcard tools/*.c)) \
 	$(patsubst tests/bpf/%.c,$(BUILD)/tests/%,$(wildcard tests/bpf/*.c))
 
-.PHONY: all deps test test-all test-unit test-asan test-bpf test-cli test-conformance test-e2e test-flows test-cloudwatch test-kernels bench demo clean
+.PHONY: all deps test test-all test-unit test-asan test-bpf test-cli test-conformance test-e2e test-flows test-kube test-cloudwatch test-kernels bench demo clean
 .DELETE_ON_ERROR:
 
 all: $(BUILD)/netpol-agent $(BUILD)/netpolctl $(BPF_OBJS) $(TOOL_BINS)
@@ -123,7 +125,7 @@ test:
 	$(Q)tools/ensure-deps.sh $(DEB_PACKAGES)
 	$(Q)$(MAKE) --no-print-directory test-all
 
-test-all: test-unit test-asan test-bpf test-cli test-conformance test-e2e test-flows test-cloudwatch
+test-all: test-unit test-asan test-bpf test-cli test-conformance test-e2e test-flows test-kube test-cloudwatch
 	@echo "all test tiers passed"
 
 test-unit: $(UNIT_BINS)
@@ -147,6 +149,10 @@ test-e2e: all
 test-flows: all
 	$(Q)tests/flows/run.sh $(BUILD)
 
+# The Kubernetes API sync against the fake API server (python3, openssl, curl).
+test-kube: all
+	$(Q)tests/kube/run.sh $(BUILD)
+
 # CloudWatch Logs shipping against fake AWS endpoints on loopback (port
 # 17510; the agent test: 17520 in its cwa-* namespaces); CW_OUTAGE_SECONDS (60)
 # sets the outage test's length.
@@ -163,6 +169,7 @@ bench:
 	$(Q)$(MAKE) --no-print-directory all
 	$(Q)tools/bench.sh $(BUILD)
 	$(Q)tools/flow-bench.sh $(BUILD)
+	$(Q)tools/kube-bench.sh $(BUILD)
 
 demo:
 	$(Q)tools/ensure-deps.sh $(DEB_PACKAGES)

@@ -40,6 +40,7 @@
 #include "cwopts.h"
 #include "filesink.h"
 #include "flowlog.h"
+#include "kubesync.h"
 #include "loader.h"
 #include "log.h"
 #include "mapsize.h"
@@ -106,6 +107,13 @@ struct agent {
 	struct watch *watches;
 	size_t n_watches, cap_watches;
 	bool reload_pending, missing_paths;
+
+	/* Kubernetes API sync (kubesync.c) */
+	bool use_kube;
+	const char *kubeconfig;
+	const char *local_node; /* --node-name/NODE_NAME: pods with this spec.nodeName */
+	struct np_kube_sync kube;
+	bool kube_running;
 };
 
 struct iface_plan {
@@ -120,6 +128,7 @@ static void usage(FILE *f)
 {
 	fprintf(f,
 		"usage: netpol-agent --objects PATH [--objects PATH ...] [--node-ip IP ...]\n"
+		"       netpol-agent --kubernetes [--kubeconfig PATH] [--node-name NAME] [--objects PATH ...]\n"
 		"                    [--pin-path DIR] [--default-enforcement strict|standard]\n"
 		"                    [--audit] [--log-level LEVEL] [--log-format FORMAT]\n"
 		"                    [--map-size NAME=N ...]\n"
@@ -132,6 +141,13 @@ static void usage(FILE *f)
 		"\n"
 		"  --objects PATH      Namespaces, Pods and NetworkPolicies: a YAML/JSON file or a\n"
 		"                      directory of them (repeatable)            env NETPOL_OBJECTS (a:b:c)\n"
+		"  --kubernetes        follow Namespaces, Pods and NetworkPolicies through the\n"
+		"                      Kubernetes API (list+watch; in-cluster service account\n"
+		"                      unless --kubeconfig); with --objects too, an API object\n"
+		"                      replaces a file object of the same kind/namespace/name\n"
+		"                                                                env NETPOL_KUBERNETES=1\n"
+		"  --kubeconfig PATH   reach the API with this kubeconfig's current context\n"
+		"                      (implies --kubernetes)                    env KUBECONFIG\n"
 		"  --node-ip IP        an address of this node, always allowed both ways (kubelet\n"
 		"                      probes); repeatable                       env NETPOL_NODE_IPS (a,b)\n"
 		"  --pin-path DIR      where maps, programs and the record of what was attached are\n"
@@ -148,7 +164,9 @@ static void usage(FILE *f)
 		"                                                                env NETPOL_WATCH=0\n"
 		"  --audit             report denials but let the packets pass   env NETPOL_AUDIT=1\n"
 		"  --node-name NAME    this node's name, in flow records (default: env NODE_NAME,\n"
-		"                      else the host name)\n"
+		"                      else the host name); when given (flag or NODE_NAME), pods\n"
+		"                      whose spec.nodeName is another node are peers only, never\n"
+		"                      enforced on here\n"
 		"  --flow-log-file PATH  write flow records (JSON lines) to PATH, or - for standard\n"
 		"                      output; no flow records without it      env NETPOL_FLOW_LOG_FILE\n"
 		"  --flow-log LEVEL    all (default), rejected or none: which flows are logged;\n"
@@ -358,6 +376,8 @@ static int parse_flow_opts(struct agent *a, const char **flow)
 	a->flow_opts.queue_max = (size_t)v[FLOW_QUEUE];
 	if (!a->node_name && (env = getenv("NODE_NAME")) && *env)
 		a->node_name = env;
+	/* Only a name given explicitly decides which pods are local. */
+	a->local_node = a->node_name;
 	if (!a->node_name && gethostname(a->hostname, sizeof(a->hostname) - 1) == 0)
 		a->node_name = a->hostname;
 	a->flow_opts.node = a->node_name;
@@ -400,6 +420,8 @@ static int parse_args(struct agent *a, int argc, char **argv)
 		{ "default-enforcement", required_argument, NULL, 'E' },
 		{ "uninstall", no_argument, NULL, 'U' },
 		{ "no-watch", no_argument, NULL, 'W' },
+		{ "kubernetes", no_argument, NULL, 'K' },
+		{ "kubeconfig", required_argument, NULL, 'C' },
 		{ "node-name", required_argument, NULL, 'N' },
 		{ "flow-log-file", required_argument, NULL, 1001 },
 		{ "flow-log", required_argument, NULL, 1002 },
@@ -457,6 +479,13 @@ static int parse_args(struct agent *a, int argc, char **argv)
 			break;
 		case 'W':
 			no_watch = true;
+			break;
+		case 'K':
+			a->use_kube = true;
+			break;
+		case 'C':
+			a->use_kube = true;
+			a->kubeconfig = optarg;
 			break;
 		case 'N':
 			a->node_name = optarg;
@@ -535,7 +564,11 @@ static int parse_args(struct agent *a, int argc, char **argv)
 	if (ret)
 		goto cleanup;
 	a->lopts.audit_all = audit;
-	if (a->n_paths == 0) {
+	if (!a->use_kube && env_true("NETPOL_KUBERNETES"))
+		a->use_kube = true;
+	if (a->use_kube && !a->kubeconfig && (env = getenv("KUBECONFIG")) && *env)
+		a->kubeconfig = env;
+	if (a->n_paths == 0 && !a->use_kube) {
 		np_err("no objects given: use --objects PATH (a file or directory of Namespaces, Pods and NetworkPolicies) or NETPOL_OBJECTS");
 		ret = -EINVAL;
 	}
@@ -560,6 +593,14 @@ static int load_objects(struct agent *a, struct np_objects *objs)
 		if (ret)
 			np_err("%s", err.msg);
 	}
+	if (!ret && a->kube_running) {
+		struct np_objects files = *objs;
+
+		ret = np_kube_sync_objects(&a->kube, &files, objs);
+		np_objects_free(&files);
+		if (ret)
+			memset(objs, 0, sizeof(*objs));
+	}
 	if (ret)
 		np_objects_free(objs);
 	return ret;
@@ -575,7 +616,8 @@ static const char *pod_label(const struct np_compiled_ep *ep, char *buf, size_t 
 }
 
 /* Which local interface serves each pod address: the np_ifaces contents. */
-static int plan_ifaces(const struct np_compiled *c, struct iface_plan *plan)
+static int plan_ifaces(const struct agent *a, const struct np_compiled *c,
+		       struct iface_plan *plan)
 {
 	int defaults[MAX_DEFAULT_OIFS];
 	size_t n_defaults = 0;
@@ -597,6 +639,12 @@ static int plan_ifaces(const struct np_compiled *c, struct iface_plan *plan)
 
 		np_addr_str(&ep->addr, addr, sizeof(addr));
 		pod_label(ep, pod, sizeof(pod));
+		if (a->local_node && ep->pod && ep->pod->node_name &&
+		    strcmp(ep->pod->node_name, a->local_node) != 0) {
+			np_dbg("pod %s (%s): on node %s; not local", pod, addr,
+			       ep->pod->node_name);
+			continue;
+		}
 		r = np_route_oif(&ep->addr, &ifindex);
 		if (r) {
 			np_dbg("pod %s (%s): no unicast route (%s); not local", pod,
@@ -832,7 +880,7 @@ static int apply(struct agent *a, const struct np_compiled *compiled,
 	int ret;
 
 	memset(stats, 0, sizeof(*stats));
-	ret = plan_ifaces(compiled, plan);
+	ret = plan_ifaces(a, compiled, plan);
 	if (!ret && a->strict)
 		ret = plan_strict_extra(plan);
 	if (ret)
@@ -864,7 +912,7 @@ static void update_flow_meta(struct agent *a)
 	np_flowlog_set_meta(&a->flows, &meta);
 }
 
-static void reload(struct agent *a, const char *why)
+static int reload(struct agent *a, const char *why)
 {
 	struct np_objects objs;
 	struct np_compiled compiled;
@@ -912,6 +960,12 @@ cleanup:
 		np_compiled_free(&compiled);
 	if (have_objs)
 		np_objects_free(&objs);
+	return ret;
+}
+
+static int kube_apply(void *ctx, const char *why)
+{
+	return reload(ctx, why);
 }
 
 static double mono_ms(void)
@@ -1320,6 +1374,20 @@ int main(int argc, char **argv)
 		}
 		setup_watches(&a);
 	}
+	if (a.use_kube) {
+		/* Until the initial lists are in, whatever a previous instance
+		 * pinned stays in force. */
+		if (np_kube_sync_start(&a.kube, &a.loop, a.kubeconfig, kube_apply, &a)) {
+			ret = EXIT_BAD_INPUT;
+			goto cleanup;
+		}
+		a.kube_running = true;
+		r = np_kube_sync_wait(&a.kube, a.sigfd);
+		if (r) {
+			ret = r > 0 ? 0 : EXIT_FAILURE_RUNTIME;
+			goto cleanup;
+		}
+	}
 	if (load_objects(&a, &a.objs)) {
 		ret = EXIT_BAD_INPUT;
 		goto cleanup;
@@ -1327,6 +1395,8 @@ int main(int argc, char **argv)
 	ret = start(&a, &plan, &failed);
 	if (ret)
 		goto cleanup;
+	if (a.kube_running)
+		np_kube_sync_started(&a.kube);
 	if (a.n_sinks) {
 		r = np_flowlog_init(&a.flows, &a.flow_opts, &a.dp, a.sinks, a.n_sinks);
 		a.n_sinks = 0; /* the pipeline owns them now */
@@ -1347,6 +1417,8 @@ int main(int argc, char **argv)
 	np_info("stopped; enforcement stays in place (filters on %zu interfaces, maps pinned under %s); remove it with: netpol-agent --uninstall --pin-path %s",
 		a.n_atts, a.pin.root, a.pin.root);
 cleanup:
+	if (a.kube_running)
+		np_kube_sync_stop(&a.kube);
 	plan_free(&plan);
 	if (a.flows_on)
 		np_flowlog_close(&a.flows, 5000);

@@ -199,6 +199,17 @@ struct ctx {
 	struct np_hashmap class_index;/* class key -> uint32 id */
 	size_t cap_sets, cap_classes;
 	struct sbuf key;
+	/* Peers with the same selectors (and, without a namespaceSelector,
+	 * the same namespace) select the same pods: resolved once. */
+	struct np_hashmap peer_index; /* peer key -> size_t index in memos */
+	struct peer_memo *memos;
+	size_t n_memos, cap_memos;
+	struct sbuf peer_key;
+};
+
+struct peer_memo {
+	size_t *pods; /* eligible matching pods, in namespace then pod order */
+	size_t n, cap;
 };
 
 struct ns_info {
@@ -281,7 +292,7 @@ static int index_namespaces(struct ctx *c)
 
 /* Add the eligible pods of namespace K matching the peer's pod selector. */
 static int add_ns_pods(struct ctx *c, size_t k, const struct np_peer *peer,
-		       struct rule_peers *rp, size_t *cap_pods)
+		       struct peer_memo *m)
 {
 	const struct ns_info *ni = &c->nss[k];
 	int err = 0;
@@ -289,16 +300,76 @@ static int add_ns_pods(struct ctx *c, size_t k, const struct np_peer *peer,
 	for (size_t j = 0; j < ni->n_pods && !err; j++) {
 		size_t i = ni->pods[j];
 
-		/* a pod matched by two peers of one rule counts once */
-		if (!c->eligible[i] || c->stamp[i] == c->stamp_now)
+		if (!c->eligible[i])
 			continue;
 		if (peer->has_pod_sel &&
 		    !np_selector_matches(&peer->pod_sel, &c->objs->pods[i].labels))
 			continue;
-		c->stamp[i] = c->stamp_now;
-		err = np_vec_push(&rp->pods, &rp->n_pods, cap_pods, &i);
+		err = np_vec_push(&m->pods, &m->n, &m->cap, &i);
 	}
 	return err;
+}
+
+static void selector_key(struct sbuf *b, const struct np_selector *sel)
+{
+	for (size_t i = 0; i < sel->match_labels.n; i++)
+		sb_add(b, "%s=%s,", sel->match_labels.items[i].key,
+		       sel->match_labels.items[i].value ? sel->match_labels.items[i].value : "");
+	for (size_t i = 0; i < sel->n_exprs; i++) {
+		sb_add(b, ";%s:%d:", sel->exprs[i].key, (int)sel->exprs[i].op);
+		for (size_t j = 0; j < sel->exprs[i].n_values; j++)
+			sb_add(b, "%s,", sel->exprs[i].values[j] ? sel->exprs[i].values[j] : "");
+	}
+}
+
+/* The pods a selector peer (no ipBlock) of policy P selects, memoized. */
+static int peer_pods(struct ctx *c, const struct np_policy *p,
+		     const struct np_peer *peer, const struct peer_memo **out)
+{
+	struct peer_memo fresh = { 0 };
+	size_t *known, idx;
+	int err = 0;
+
+	sb_reset(&c->peer_key);
+	if (peer->has_ns_sel) {
+		sb_add(&c->peer_key, "ns|");
+		selector_key(&c->peer_key, &peer->ns_sel);
+	} else {
+		sb_add(&c->peer_key, "own|%s", p->ns);
+	}
+	sb_add(&c->peer_key, "|pod%d|", peer->has_pod_sel);
+	if (peer->has_pod_sel)
+		selector_key(&c->peer_key, &peer->pod_sel);
+	if (c->peer_key.oom)
+		return -ENOMEM;
+	known = np_hashmap_get(&c->peer_index, c->peer_key.s);
+	if (known) {
+		*out = &c->memos[*known];
+		return 0;
+	}
+	if (!peer->has_ns_sel) {
+		/* podSelector alone: the policy's own namespace */
+		size_t own = ns_find(c, p->ns);
+
+		if (own != NO_NS)
+			err = add_ns_pods(c, own, peer, &fresh);
+	} else {
+		for (size_t n = 0; n < c->n_nss && !err; n++)
+			if (np_selector_matches(&peer->ns_sel, c->nss[n].labels))
+				err = add_ns_pods(c, n, peer, &fresh);
+	}
+	idx = c->n_memos;
+	if (!err)
+		err = np_vec_push(&c->memos, &c->n_memos, &c->cap_memos, &fresh);
+	if (err) {
+		free(fresh.pods);
+		return err;
+	}
+	err = np_hashmap_put(&c->peer_index, c->peer_key.s, &idx);
+	if (err)
+		return err;
+	*out = &c->memos[idx];
+	return 0;
 }
 
 static int resolve_peers(struct ctx *c, const struct np_policy *p,
@@ -311,23 +382,23 @@ static int resolve_peers(struct ctx *c, const struct np_policy *p,
 	c->stamp_now++;
 	for (size_t k = 0; k < r->n_peers && !err; k++) {
 		const struct np_peer *peer = &r->peers[k];
+		const struct peer_memo *m = NULL;
 
 		if (peer->has_ip_block) {
 			err = np_vec_push(&rp->blocks, &rp->n_blocks,
 					  &cap_blocks, &peer);
 			continue;
 		}
-		if (!peer->has_ns_sel) {
-			/* podSelector alone: the policy's own namespace */
-			size_t own = ns_find(c, p->ns);
+		err = peer_pods(c, p, peer, &m);
+		for (size_t j = 0; !err && j < m->n; j++) {
+			size_t i = m->pods[j];
 
-			if (own != NO_NS)
-				err = add_ns_pods(c, own, peer, rp, &cap_pods);
-			continue;
+			/* a pod matched by two peers of one rule counts once */
+			if (c->stamp[i] == c->stamp_now)
+				continue;
+			c->stamp[i] = c->stamp_now;
+			err = np_vec_push(&rp->pods, &rp->n_pods, &cap_pods, &i);
 		}
-		for (size_t n = 0; n < c->n_nss && !err; n++)
-			if (np_selector_matches(&peer->ns_sel, c->nss[n].labels))
-				err = add_ns_pods(c, n, peer, rp, &cap_pods);
 	}
 	return err;
 }
@@ -616,8 +687,11 @@ static int build_set(struct ctx *c, enum np_dir dir, const struct np_pod *pod,
 	const struct np_objects *o = c->objs;
 	struct items it = { 0 };
 	struct np_block *blocks = NULL;
-	size_t n_blocks = 0, cap_blocks = 0, cap_peers = 0;
+	size_t n_blocks = 0, cap_blocks = 0, cap_peers = 0, prev_n = 0;
 	struct np_flat flat = { 0 };
+	const uint32_t *prev_idx = NULL;
+	uint32_t prev_class = 0;
+	bool have_prev = false;
 	int err;
 
 	err = np_hashmap_init(&it.index, 0, sizeof(uint32_t));
@@ -711,11 +785,24 @@ static int build_set(struct ctx *c, enum np_dir dir, const struct np_pod *pod,
 		goto cleanup;
 	for (size_t i = 0; i < flat.n; i++) {
 		struct np_peer_entry pe = { .prefix = flat.entries[i].prefix };
+		const uint32_t *idx = flat.items + flat.entries[i].off;
+		size_t n = flat.entries[i].n;
 
-		err = class_for_items(c, &it, flat.items + flat.entries[i].off,
-				      flat.entries[i].n, &pe.class_id);
-		if (err)
-			goto cleanup;
+		/* Neighbouring prefixes mostly carry the same items (every
+		 * pod a rule selects): same items, same class, no key to
+		 * build and look up again. */
+		if (have_prev && n == prev_n &&
+		    (n == 0 || memcmp(idx, prev_idx, n * sizeof(*idx)) == 0)) {
+			pe.class_id = prev_class;
+		} else {
+			err = class_for_items(c, &it, idx, n, &pe.class_id);
+			if (err)
+				goto cleanup;
+			have_prev = true;
+			prev_idx = idx;
+			prev_n = n;
+			prev_class = pe.class_id;
+		}
 		err = np_vec_push(&set->peers, &set->n_peers, &cap_peers, &pe);
 		if (err)
 			goto cleanup;
@@ -1029,6 +1116,11 @@ static void ctx_free(struct ctx *c)
 	np_hashmap_free(&c->set_index);
 	np_hashmap_free(&c->class_index);
 	free(c->key.s);
+	for (size_t i = 0; i < c->n_memos; i++)
+		free(c->memos[i].pods);
+	free(c->memos);
+	np_hashmap_free(&c->peer_index);
+	free(c->peer_key.s);
 }
 
 int np_compile(const struct np_objects *objs, const struct np_compile_opts *opts,
@@ -1049,6 +1141,7 @@ int np_compile(const struct np_objects *objs, const struct np_compile_opts *opts
 	np_hashmap_init(&out->ep_names, sizeof(uint32_t), sizeof(char *));
 	np_hashmap_init(&c.set_index, 0, sizeof(size_t));
 	np_hashmap_init(&c.class_index, 0, sizeof(uint32_t));
+	np_hashmap_init(&c.peer_index, 0, sizeof(size_t));
 	c.eligible = calloc(objs->n_pods + 1, sizeof(bool));
 	c.stamp = calloc(objs->n_pods + 1, sizeof(uint32_t));
 	if (!c.eligible || !c.stamp) {

@@ -74,6 +74,7 @@ struct np_pod {
 	bool host_network;
 	struct np_container_port *ports; /* spec.containers[*].ports */
 	size_t n_ports;
+	char *node_name; /* spec.nodeName; NULL when absent (files, unscheduled) */
 	char *source;
 };
 
@@ -152,6 +153,14 @@ int np_objects_load_path(struct np_objects *objs, const char *path,
 /* Same, from a buffer (NAME is used in messages). */
 int np_objects_load_buffer(struct np_objects *objs, const char *name,
 			   const char *buf, size_t len, struct np_error *err);
+
+/* Same, from one parsed JSON object as the API server sends it (a list
+ * item or a watch event's object).  DEF_KIND/DEF_API ("Pod", "v1") are used
+ * when the object carries no kind/apiVersion (items of a typed list). */
+struct json_t;
+int np_objects_load_json(struct np_objects *objs, const char *name,
+			 const struct json_t *doc, const char *def_kind,
+			 const char *def_api, struct np_error *err);
 
 void np_objects_free(struct np_objects *objs);
 

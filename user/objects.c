@@ -387,6 +387,7 @@ static void free_pod(struct np_pod *p)
 	for (size_t i = 0; i < p->n_ports; i++)
 		free(p->ports[i].name);
 	free(p->ports);
+	free(p->node_name);
 	free(p->source);
 }
 
@@ -1000,6 +1001,15 @@ static int parse_pod(struct ctx *c, const json_t *doc, struct np_pod *pod)
 					    "must be a boolean, got %s", type_name(v));
 			pod->host_network = json_is_true(v);
 		}
+		v = get(spec, "nodeName");
+		if (v) {
+			if ((ret = want_type(c, v, "spec.nodeName", JSON_STRING,
+					     "a string")) < 0)
+				return ret;
+			if (json_string_length(v) > 0 &&
+			    (ret = dup_str(c, json_string_value(v), &pod->node_name)) < 0)
+				return ret;
+		}
 		containers = get(spec, "containers");
 		if (containers &&
 		    (ret = want_type(c, containers, "spec.containers", JSON_ARRAY,
@@ -1506,6 +1516,25 @@ int np_objects_load_buffer(struct np_objects *objs, const char *name,
 		name = "<input>";
 	ret = load_buffer(&ld, name, buf ? buf : "", len, err);
 	return finish(objs, &ld, ret, err);
+}
+
+int np_objects_load_json(struct np_objects *objs, const char *name,
+			 const struct json_t *doc, const char *def_kind,
+			 const char *def_api, struct np_error *err)
+{
+	struct np_error scratch;
+	struct loader ld = { 0 };
+	struct ctx c = { .err = err ? err : &scratch };
+	int ret;
+
+	c.err->msg[0] = '\0';
+	c.file = name ? name : "<api>";
+	if (!objs || !doc) {
+		snprintf(c.err->msg, sizeof(c.err->msg), "invalid arguments");
+		return -EINVAL;
+	}
+	ret = load_doc(&ld, &c, doc, "object", 0, def_kind, def_api);
+	return finish(objs, &ld, ret, c.err);
 }
 
 /* Read PATH whole; *BUF is malloc'd (NUL-terminated). */

@@ -324,6 +324,78 @@ static void test_duplicate_pod_address_is_an_error(void **state)
 	np_ids_free(&ids);
 }
 
+/* Identical peers are resolved once per compile: a podSelector without
+ * namespaceSelector still means each policy's own namespace, and two peers
+ * of one rule matching the same pod still count it once. */
+static void test_same_peers_in_many_policies(void **state)
+{
+	const char *yaml =
+		"apiVersion: v1\nkind: Namespace\nmetadata: {name: x, labels: {team: a}}\n"
+		"---\napiVersion: v1\nkind: Namespace\nmetadata: {name: 'y', labels: {team: a}}\n"
+		"---\napiVersion: v1\nkind: Pod\nmetadata: {name: srv, namespace: x, labels: {app: srv}}\nstatus: {podIP: 10.0.0.1}\n"
+		"---\napiVersion: v1\nkind: Pod\nmetadata: {name: cli, namespace: x, labels: {app: cli}}\nstatus: {podIP: 10.0.0.2}\n"
+		"---\napiVersion: v1\nkind: Pod\nmetadata: {name: srv, namespace: 'y', labels: {app: srv}}\nstatus: {podIP: 10.0.1.1}\n"
+		"---\napiVersion: v1\nkind: Pod\nmetadata: {name: cli, namespace: 'y', labels: {app: cli}}\nstatus: {podIP: 10.0.1.2}\n"
+		"---\napiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata: {name: p, namespace: x}\n"
+		"spec: {podSelector: {matchLabels: {app: srv}}, ingress: [{from: [{podSelector: {matchLabels: {app: cli}}},"
+		" {podSelector: {matchLabels: {app: cli}}}]}]}\n"
+		"---\napiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata: {name: p, namespace: 'y'}\n"
+		"spec: {podSelector: {matchLabels: {app: srv}}, ingress: [{from: [{podSelector: {matchLabels: {app: cli}}}]},"
+		" {from: [{namespaceSelector: {matchLabels: {team: a}}, podSelector: {matchLabels: {app: cli}}}], ports: [{port: 81}]}]}\n"
+		"---\napiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata: {name: q, namespace: 'y'}\n"
+		"spec: {podSelector: {matchLabels: {app: cli}}, ingress: [{from: [{namespaceSelector: {matchLabels: {team: a}},"
+		" podSelector: {matchLabels: {app: cli}}}], ports: [{port: 81}]}]}\n";
+	struct fixture f;
+	const struct np_set *set;
+
+	(void)state;
+	load(&f, yaml);
+	/* own namespace only, for both policies, though the peers are equal */
+	assert_true(judge(&f.c, "10.0.0.1", NP_DIR_INGRESS, "10.0.0.2", NP_PROTO_TCP, 80) > 0);
+	assert_int_equal(judge(&f.c, "10.0.0.1", NP_DIR_INGRESS, "10.0.1.2", NP_PROTO_TCP, 80), -1);
+	assert_true(judge(&f.c, "10.0.1.1", NP_DIR_INGRESS, "10.0.1.2", NP_PROTO_TCP, 80) > 0);
+	assert_int_equal(judge(&f.c, "10.0.1.1", NP_DIR_INGRESS, "10.0.0.2", NP_PROTO_TCP, 80), -1);
+	/* the namespaceSelector peer (shared by two policies) reaches both */
+	assert_true(judge(&f.c, "10.0.1.1", NP_DIR_INGRESS, "10.0.0.2", NP_PROTO_TCP, 81) > 0);
+	assert_true(judge(&f.c, "10.0.1.2", NP_DIR_INGRESS, "10.0.0.2", NP_PROTO_TCP, 81) > 0);
+	assert_int_equal(judge(&f.c, "10.0.1.2", NP_DIR_INGRESS, "10.0.0.1", NP_PROTO_TCP, 81), -1);
+	/* x/p's two equal peers: cli once (one /32 entry) */
+	set = np_compiled_set(&f.c, ep_of(&f.c, "10.0.0.1")->val.set_id[NP_DIR_INGRESS]);
+	assert_non_null(set);
+	assert_int_equal(set->n_peers, 1);
+	unload(&f);
+}
+
+/* Neighbouring peer prefixes with the same rules share a class; with
+ * different rules they must not (the class of one is not reused for the
+ * next). */
+static void test_neighbour_prefixes_classes(void **state)
+{
+	const char *yaml =
+		"apiVersion: v1\nkind: Pod\nmetadata: {name: srv, namespace: x, labels: {app: srv}}\nstatus: {podIP: 10.0.9.9}\n"
+		"---\napiVersion: v1\nkind: Pod\nmetadata: {name: a1, namespace: x, labels: {app: a}}\nstatus: {podIP: 10.0.0.1}\n"
+		"---\napiVersion: v1\nkind: Pod\nmetadata: {name: a2, namespace: x, labels: {app: a, b: 'y'}}\nstatus: {podIP: 10.0.0.2}\n"
+		"---\napiVersion: v1\nkind: Pod\nmetadata: {name: a3, namespace: x, labels: {app: a}}\nstatus: {podIP: 10.0.0.3}\n"
+		"---\napiVersion: v1\nkind: Pod\nmetadata: {name: a4, namespace: x, labels: {app: a}}\nstatus: {podIP: 10.0.0.4}\n"
+		"---\napiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata: {name: p, namespace: x}\n"
+		"spec: {podSelector: {matchLabels: {app: srv}}, ingress: ["
+		"{from: [{podSelector: {matchLabels: {app: a}}}], ports: [{port: 80}]},"
+		"{from: [{podSelector: {matchLabels: {b: 'y'}}}], ports: [{port: 81}]}]}\n";
+	static const char *const peers[] = { "10.0.0.1", "10.0.0.2", "10.0.0.3", "10.0.0.4" };
+	struct fixture f;
+
+	(void)state;
+	load(&f, yaml);
+	for (size_t i = 0; i < 4; i++) {
+		assert_true(judge(&f.c, "10.0.9.9", NP_DIR_INGRESS, peers[i], NP_PROTO_TCP, 80) > 0);
+		if (i == 1)
+			assert_true(judge(&f.c, "10.0.9.9", NP_DIR_INGRESS, peers[i], NP_PROTO_TCP, 81) > 0);
+		else
+			assert_int_equal(judge(&f.c, "10.0.9.9", NP_DIR_INGRESS, peers[i], NP_PROTO_TCP, 81), -1);
+	}
+	unload(&f);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -336,6 +408,8 @@ int main(void)
 		cmocka_unit_test(test_ids_stable_across_compiles),
 		cmocka_unit_test(test_audit_annotation),
 		cmocka_unit_test(test_duplicate_pod_address_is_an_error),
+		cmocka_unit_test(test_same_peers_in_many_policies),
+		cmocka_unit_test(test_neighbour_prefixes_classes),
 	};
 
 	return cmocka_run_group_tests_name("compile", tests, NULL, NULL);
