@@ -2,9 +2,10 @@
 #
 #   make            build everything into build/
 #   make deps       install the Debian packages the build and tests need
-#   make test       all tests: unit (+ASan/UBSan), BPF, conformance, end-to-end, Kubernetes API
+#   make test       all tests: unit (+ASan/UBSan), BPF, conformance, end-to-end, flows,
+#                   Kubernetes API, CloudWatch
 #   make bench      benchmarks (BPF ns/packet, compile time, flow pipeline, agent memory,
-#                   Kubernetes API sync)
+#                   Kubernetes API sync, CloudWatch shipping)
 #   make demo       the built-in demo
 #   make test-kernels  the datapath under qemu on the EKS kernels 5.10 and 6.1 (+ this one)
 
@@ -56,7 +57,7 @@ TOOL_BINS := $(patsubst tools/%.c,$(BUILD)/%,$(wildcard tools/*.c)) \
 	$(patsubst tests/bpf/%.c,$(BUILD)/tests/%,$(wildcard tests/bpf/*.c)) \
 	$(patsubst tests/ops/%.c,$(BUILD)/tests/%,$(wildcard tests/ops/*.c))
 
-.PHONY: all deps test test-all test-unit test-asan test-bpf test-cli test-conformance test-e2e test-flows test-kube test-ops test-kernels bench demo clean
+.PHONY: all deps test test-all test-unit test-asan test-bpf test-cli test-conformance test-e2e test-flows test-kube test-cloudwatch test-ops test-kernels bench demo clean
 .DELETE_ON_ERROR:
 
 all: $(BUILD)/netpol-agent $(BUILD)/netpolctl $(BPF_OBJS) $(TOOL_BINS)
@@ -130,7 +131,7 @@ test:
 	$(Q)tools/ensure-deps.sh $(DEB_PACKAGES)
 	$(Q)$(MAKE) --no-print-directory test-all
 
-test-all: test-unit test-asan test-bpf test-cli test-conformance test-e2e test-flows test-kube test-ops
+test-all: test-unit test-asan test-bpf test-cli test-conformance test-e2e test-flows test-kube test-cloudwatch test-ops
 	@echo "all test tiers passed"
 
 test-unit: $(UNIT_BINS)
@@ -157,6 +158,12 @@ test-flows: all
 # The Kubernetes API sync against the fake API server (python3, openssl, curl).
 test-kube: all
 	$(Q)tests/kube/run.sh $(BUILD)
+
+# CloudWatch Logs shipping against fake AWS endpoints on loopback (port
+# 17510; the agent test: 17520 in its cwa-* namespaces); CW_OUTAGE_SECONDS (60)
+# sets the outage test's length.
+test-cloudwatch: all
+	$(Q)tests/cloudwatch/run.sh $(BUILD)
 
 # Health/metrics endpoint, netpolctl status/policy/explain/conntrack against
 # a running agent, the capabilities of the DaemonSet, the manifests

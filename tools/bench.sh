@@ -215,6 +215,9 @@ printf '  np_mapsync_apply                    %8s ms   (%s entries written, %s d
 printf '  total                               %8s ms\n' "$(c update_total_ms)"
 echo
 
+"$(dirname "$0")/bench-cloudwatch.sh" "$BUILD"
+echo
+
 if ((${#MISSES[@]})); then
 	echo "MISSED TARGETS (${#MISSES[@]}):"
 	for m in "${MISSES[@]}"; do echo "  - $m"; done

@@ -38,6 +38,7 @@
 #include "attach.h"
 #include "compile.h"
 #include "evloop.h"
+#include "cwopts.h"
 #include "filesink.h"
 #include "flowlog.h"
 #include "kubesync.h"
@@ -99,6 +100,7 @@ struct agent {
 	size_t n_sinks;
 	struct np_flowlog flows;
 	bool flows_on;
+	struct np_cwopts cwo;      /* CloudWatch Logs shipping (cwopts.h) */
 	/* health, readiness, metrics (agentops.h) */
 	const char *metrics_addr;  /* NULL: off */
 	uint32_t map_interval_s;   /* --metrics-map-interval */
@@ -202,6 +204,7 @@ static void usage(FILE *f)
 		"dropping established connections).  Only --uninstall removes it.\n"
 		"Exit status: 0 clean shutdown, 1 runtime failure, 2 bad input or usage.\n",
 		np_map_size_help());
+	np_cwopts_usage(f);
 }
 
 static int add_path(struct agent *a, const char *p)
@@ -449,7 +452,11 @@ static int parse_args(struct agent *a, int argc, char **argv)
 	bool audit = false, node_flag = false, no_watch = false;
 	int opt, ret = 0;
 
-	while ((opt = getopt_long(argc, argv, "h", longopts, NULL)) != -1 && !ret) {
+	struct option *all = np_cwopts_longopts(longopts);
+
+	if (!all)
+		return -ENOMEM;
+	while ((opt = getopt_long(argc, argv, "h", all, NULL)) != -1 && !ret) {
 		switch (opt) {
 		case 'o':
 			ret = add_path(a, optarg);
@@ -508,10 +515,18 @@ static int parse_args(struct agent *a, int argc, char **argv)
 			break;
 		case 'h':
 			usage(stdout);
-			return 1;
+			ret = 1;
+			goto cleanup;
 		default:
-			usage(stderr);
-			return -EINVAL;
+			ret = np_cwopts_parse(&a->cwo, opt, optarg);
+			if (ret > 0) {
+				ret = 0;
+				break;
+			}
+			if (!ret)
+				usage(stderr);
+			ret = -EINVAL;
+			goto cleanup;
 		}
 	}
 	if (ret)
@@ -604,7 +619,11 @@ static int parse_args(struct agent *a, int argc, char **argv)
 		np_err("no objects given: use --objects PATH (a file or directory of Namespaces, Pods and NetworkPolicies) or NETPOL_OBJECTS");
 		ret = -EINVAL;
 	}
+	if (!ret)
+		ret = np_cwopts_finish(&a->cwo, a->node_name);
+	a->cwo.emf_interval_s = a->flow_opts.interval_s;
 cleanup:
+	free(all);
 	return ret;
 }
 
@@ -1378,6 +1397,7 @@ int main(int argc, char **argv)
 	struct iface_plan plan = { 0 };
 	size_t failed = 0;
 	sigset_t sigs;
+	struct np_sink *cw_sink = NULL;
 	double t0;
 	int ret = EXIT_BAD_INPUT, r;
 
@@ -1407,6 +1427,17 @@ int main(int argc, char **argv)
 		ret = EXIT_FAILURE_RUNTIME;
 		goto cleanup;
 	}
+	/* The CloudWatch shipper lives on the loop: made once it exists. */
+	if (a.cwo.enabled) {
+		a.sinks[a.n_sinks] = np_cwopts_sink(&a.cwo, &a.loop);
+		if (!a.sinks[a.n_sinks]) {
+			ret = EXIT_BAD_INPUT;
+			goto cleanup;
+		}
+		cw_sink = a.sinks[a.n_sinks];
+		a.n_sinks++;
+		a.lopts.emit_events = true;
+	}
 	np_timer_init(&a.watch_timer, on_watch_timer, &a);
 	/* Signals are taken synchronously from a signalfd; block them first
 	 * so none is lost between loading and the main loop. */
@@ -1420,8 +1451,10 @@ int main(int argc, char **argv)
 		ret = EXIT_FAILURE_RUNTIME;
 		goto cleanup;
 	}
-	if (a.metrics_addr)
+	if (a.metrics_addr) {
 		start_ops(&a);
+		np_ops_cw_sink(cw_sink);
+	}
 	/* Subscribe before the first look at the routing table, so no change
 	 * between that look and the main loop is missed. */
 	a.nlfd = np_nl_monitor_open();
@@ -1496,6 +1529,8 @@ cleanup:
 	if (a.kube_running)
 		np_kube_sync_stop(&a.kube);
 	plan_free(&plan);
+	if (a.ops_on)
+		np_ops_stop_serving(&a.ops); /* the flush below runs the loop */
 	if (a.flows_on)
 		np_flowlog_close(&a.flows, 5000);
 	if (a.ops_on)
@@ -1516,6 +1551,7 @@ cleanup:
 	free(a.paths);
 	free(a.atts);
 	free(a.last_plan);
+	np_cwopts_free(&a.cwo);
 	free(a.watches);
 	if (a.sigfd >= 0)
 		close(a.sigfd);

@@ -11,6 +11,7 @@
 #include <jansson.h>
 
 #include "agentops.h"
+#include "cwlogs.h"
 #include "flowrec.h"
 #include "log.h"
 #include "mapusage.h"
@@ -78,18 +79,22 @@ static const struct family_spec families[] = {
 	  "Kubernetes watch events by resource and type"),
 	F(m_kube_relists, "netpol_kube_relists_total", COUNTER, "resource",
 	  "Full re-lists (after 410 Gone or a lost watch), by resource"),
-	F(m_cw_batches, "netpol_cloudwatch_batches_total", COUNTER, "result",
-	  "PutLogEvents batches by result (ok, rejected: some events refused, error)"),
-	F(m_cw_events, "netpol_cloudwatch_events_total", COUNTER, "result",
-	  "Flow records in PutLogEvents batches, by batch result"),
-	F(m_cw_retries, "netpol_cloudwatch_retries_total", COUNTER, "reason",
-	  "PutLogEvents retries by reason (throttled, 5xx, connect)"),
-	F(m_cw_spool_bytes, "netpol_cloudwatch_spool_bytes", GAUGE, NULL,
-	  "Bytes of flow records waiting in the on-disk spool"),
-	F(m_cw_dropped, "netpol_cloudwatch_dropped_records_total", COUNTER, NULL,
-	  "Flow records dropped because the spool was full (reported in a SKIPDATA record)"),
-	F(m_cw_cred_refreshes, "netpol_aws_credential_refreshes_total", COUNTER, "source,result",
-	  "AWS credential refreshes by source (env, web-identity, pod-identity, imds) and result"),
+	F(m_cw_requests, "netpol_cloudwatch_requests_total", COUNTER, NULL,
+	  "CloudWatch Logs requests sent (PutLogEvents batches, retries included, and log group/stream creation)"),
+	F(m_cw_retries, "netpol_cloudwatch_retries_total", COUNTER, NULL,
+	  "Requests retried after throttling, a 5xx answer or a connection error"),
+	F(m_cw_records, "netpol_cloudwatch_records_total", COUNTER, "result",
+	  "Flow records by fate: produced (offered to the shipper), shipped (accepted by CloudWatch), rejected (refused in a 200 answer: too old/new), spooled (written to the disk spool)"),
+	F(m_cw_dropped, "netpol_cloudwatch_dropped_records_total", COUNTER, "reason",
+	  "Flow records given up, by reason: spool-full (oldest deleted; reported in SKIPDATA), client-error, oversize, corrupt (unreadable spool segment), shutdown"),
+	F(m_cw_queued, "netpol_cloudwatch_queued_records", GAUGE, NULL, "Flow records waiting in memory"),
+	F(m_cw_spool_records, "netpol_cloudwatch_spool_records", GAUGE, NULL,
+	  "Flow records waiting in the on-disk spool"),
+	F(m_cw_spool_bytes, "netpol_cloudwatch_spool_bytes", GAUGE, NULL, "Bytes of the on-disk spool"),
+	F(m_cw_bytes_sent, "netpol_cloudwatch_bytes_sent_total", COUNTER, NULL,
+	  "Request body bytes sent to CloudWatch Logs (gzip-compressed)"),
+	F(m_cw_cred_refreshes, "netpol_aws_credential_refreshes_total", COUNTER, NULL,
+	  "AWS credentials fetched or refreshed (environment, IRSA web identity, Pod Identity, IMDSv2)"),
 };
 
 /* ---- flow metrics ---- */
@@ -146,6 +151,28 @@ static void collect(void *ctx)
 	np_metric_set(o->m_http_requests, (double)o->http.requests, NULL);
 	if (*v->dp_loaded && np_datapath_gen((struct np_datapath *)v->dp, &gen) == 0)
 		np_metric_set(o->m_generation, gen, NULL);
+	if (o->cw_sink) {
+		struct np_cw_stats st;
+
+		np_cw_get_stats(o->cw_sink, &st);
+		/* Cumulative since the start: the counters take the values. */
+		np_metric_set(o->m_cw_requests, (double)st.requests, NULL);
+		np_metric_set(o->m_cw_retries, (double)st.retries, NULL);
+		np_metric_set(o->m_cw_records, (double)st.produced, NP_LV("produced"));
+		np_metric_set(o->m_cw_records, (double)st.shipped, NP_LV("shipped"));
+		np_metric_set(o->m_cw_records, (double)st.rejected, NP_LV("rejected"));
+		np_metric_set(o->m_cw_records, (double)st.spooled, NP_LV("spooled"));
+		np_metric_set(o->m_cw_dropped, (double)st.dropped_spool, NP_LV("spool-full"));
+		np_metric_set(o->m_cw_dropped, (double)st.dropped_failed, NP_LV("client-error"));
+		np_metric_set(o->m_cw_dropped, (double)st.dropped_oversize, NP_LV("oversize"));
+		np_metric_set(o->m_cw_dropped, (double)st.dropped_corrupt, NP_LV("corrupt"));
+		np_metric_set(o->m_cw_dropped, (double)st.dropped_shutdown, NP_LV("shutdown"));
+		np_metric_set(o->m_cw_queued, (double)st.in_memory, NULL);
+		np_metric_set(o->m_cw_spool_records, (double)st.in_spool, NULL);
+		np_metric_set(o->m_cw_spool_bytes, (double)st.spool_bytes, NULL);
+		np_metric_set(o->m_cw_bytes_sent, (double)st.bytes_sent, NULL);
+		np_metric_set(o->m_cw_cred_refreshes, (double)st.cred_refreshes, NULL);
+	}
 	if (v->flows && *v->flows_on) {
 		const struct np_flowlog_stats *st = &v->flows->st;
 
@@ -213,14 +240,14 @@ static void on_sample(struct np_loop *loop, struct np_timer *t, void *ctx)
 
 /* ---- HTTP handlers ---- */
 
-static int h_healthz(void *ctx, const struct np_http_req *req, struct np_strbuf *b, const char **type)
+static int h_healthz(void *ctx, const struct np_httpd_req *req, struct np_strbuf *b, const char **type)
 {
 	(void)ctx, (void)req, (void)type;
 	np_sb_str(b, "ok\n");
 	return 200;
 }
 
-static int h_readyz(void *ctx, const struct np_http_req *req, struct np_strbuf *b, const char **type)
+static int h_readyz(void *ctx, const struct np_httpd_req *req, struct np_strbuf *b, const char **type)
 {
 	struct np_ops *o = ctx;
 	bool first = true;
@@ -242,7 +269,7 @@ static int h_readyz(void *ctx, const struct np_http_req *req, struct np_strbuf *
 	return 503;
 }
 
-static int h_metrics(void *ctx, const struct np_http_req *req, struct np_strbuf *b, const char **type)
+static int h_metrics(void *ctx, const struct np_httpd_req *req, struct np_strbuf *b, const char **type)
 {
 	(void)req;
 	np_metrics_render(&((struct np_ops *)ctx)->reg, b);
@@ -333,13 +360,13 @@ static json_t *maps_json(const struct np_datapath *dp, bool loaded)
 	return arr;
 }
 
-static int h_status(void *ctx, const struct np_http_req *req, struct np_strbuf *b, const char **type)
+static int h_status(void *ctx, const struct np_httpd_req *req, struct np_strbuf *b, const char **type)
 {
 	struct np_ops *o = ctx;
 	const struct np_agent_view *v = &o->v;
 	json_t *j = json_object(), *pods = json_array(), *atts = json_array(), *ready = json_object();
 	__u32 gen = 0;
-	bool query_maps = np_http_query(req, "maps") && strcmp(np_http_query(req, "maps"), "0") != 0;
+	bool query_maps = np_httpd_query(req, "maps") && strcmp(np_httpd_query(req, "maps"), "0") != 0;
 
 	for (size_t i = 0; i < *v->n_plan; i++) {
 		const struct np_iface_entry *ie = &(*v->plan)[i];
@@ -536,11 +563,11 @@ static const struct np_class *find_class(const struct np_compiled *c, uint32_t i
 	return NULL;
 }
 
-static int h_policy(void *ctx, const struct np_http_req *req, struct np_strbuf *b, const char **type)
+static int h_policy(void *ctx, const struct np_httpd_req *req, struct np_strbuf *b, const char **type)
 {
 	struct np_ops *o = ctx;
 	const struct np_agent_view *v = &o->v;
-	const char *arg = np_http_query(req, "pod"), *slash;
+	const char *arg = np_httpd_query(req, "pod"), *slash;
 	const struct np_pod *pod = NULL;
 	json_t *j, *rules_seen, *addrs;
 	char ns[254];
@@ -608,7 +635,7 @@ static int h_policy(void *ctx, const struct np_http_req *req, struct np_strbuf *
 	return json_reply(j, b, type, 200);
 }
 
-static int h_names(void *ctx, const struct np_http_req *req, struct np_strbuf *b, const char **type)
+static int h_names(void *ctx, const struct np_httpd_req *req, struct np_strbuf *b, const char **type)
 {
 	struct np_ops *o = ctx;
 	const struct np_compiled *c = o->v.compiled;
@@ -769,34 +796,13 @@ void np_ops_kube_relist(const char *resource)
 		np_metric_add(g_ops->m_kube_relists, 1, NP_LV(resource));
 }
 
-void np_ops_cw_batch(const char *result, uint64_t events)
-{
-	if (!g_ops)
-		return;
-	np_metric_add(g_ops->m_cw_batches, 1, NP_LV(result));
-	np_metric_add(g_ops->m_cw_events, (double)events, NP_LV(result));
-}
-
-void np_ops_cw_retry(const char *reason)
+void np_ops_cw_sink(struct np_sink *cw)
 {
 	if (g_ops)
-		np_metric_add(g_ops->m_cw_retries, 1, NP_LV(reason));
+		g_ops->cw_sink = cw;
 }
 
-void np_ops_cw_spool_bytes(uint64_t bytes)
+void np_ops_stop_serving(struct np_ops *o)
 {
-	if (g_ops)
-		np_metric_set(g_ops->m_cw_spool_bytes, (double)bytes, NULL);
-}
-
-void np_ops_cw_dropped(uint64_t records)
-{
-	if (g_ops)
-		np_metric_add(g_ops->m_cw_dropped, (double)records, NULL);
-}
-
-void np_ops_cw_credential_refresh(const char *source, bool ok)
-{
-	if (g_ops)
-		np_metric_add(g_ops->m_cw_cred_refreshes, 1, NP_LV(source, ok ? "ok" : "error"));
+	np_httpd_stop(&o->http);
 }

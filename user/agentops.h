@@ -85,8 +85,10 @@ struct np_ops {
 	struct np_metric *m_ready, *m_policies, *m_pods, *m_local_pods, *m_attached,
 		*m_generation, *m_http_requests;
 	struct np_metric *m_kube_reconnects, *m_kube_errors, *m_kube_events, *m_kube_relists;
-	struct np_metric *m_cw_batches, *m_cw_events, *m_cw_retries, *m_cw_spool_bytes,
-		*m_cw_dropped, *m_cw_cred_refreshes;
+	struct np_metric *m_cw_requests, *m_cw_retries, *m_cw_records, *m_cw_dropped,
+		*m_cw_queued, *m_cw_spool_records, *m_cw_spool_bytes, *m_cw_bytes_sent,
+		*m_cw_cred_refreshes;
+	struct np_sink *cw_sink; /* the CloudWatch Logs sink, NULL when off */
 	/* kernel counters already added to the counters above */
 	uint64_t seen_lost, seen_suppressed, seen_records, seen_dropped;
 };
@@ -117,11 +119,11 @@ void np_ops_kube_reconnect(const char *resource);
 void np_ops_kube_error(const char *resource, const char *kind); /* kind: "connect", "http", "parse", "gone", "watch-ended" */
 void np_ops_kube_event(const char *resource, const char *type); /* ADDED, MODIFIED, DELETED, BOOKMARK */
 void np_ops_kube_relist(const char *resource);
-/* CloudWatch Logs shipper. */
-void np_ops_cw_batch(const char *result, uint64_t events); /* result: "ok", "rejected", "error" */
-void np_ops_cw_retry(const char *reason);                  /* "throttled", "5xx", "connect" */
-void np_ops_cw_spool_bytes(uint64_t bytes);
-void np_ops_cw_dropped(uint64_t records);
-void np_ops_cw_credential_refresh(const char *source, bool ok);
+/* The CloudWatch Logs sink (cwlogs.h) whose counters /metrics shows; they
+ * are read from np_cw_get_stats() at each scrape.  NULL: none. */
+void np_ops_cw_sink(struct np_sink *cw);
+/* Stop serving HTTP (before the flow pipeline and its sinks are closed:
+ * the metrics still count the last interval, nothing reads them). */
+void np_ops_stop_serving(struct np_ops *o);
 
 #endif

@@ -368,6 +368,16 @@ void np_flowlog_set_meta(struct np_flowlog *fl, struct np_flow_meta *meta)
 void np_flowlog_close(struct np_flowlog *fl, int timeout_ms)
 {
 	np_flowlog_flush(fl, true);
+	/* A sink's flush may run the event loop (the CloudWatch shipper waits
+	 * for its answers there): from now on no timer or ring buffer
+	 * callback of ours may run, or it would feed sinks already closed. */
+	if (fl->loop) {
+		np_timer_cancel(fl->loop, &fl->tick);
+		np_timer_cancel(fl->loop, &fl->drain);
+		np_timer_cancel(fl->loop, &fl->retry);
+		if (fl->rb)
+			np_loop_fd_del(fl->loop, ring_buffer__epoll_fd(fl->rb));
+	}
 	for (size_t s = 0; s < fl->n_sinks; s++) {
 		struct np_recq *q = &fl->q[s];
 
@@ -380,13 +390,6 @@ void np_flowlog_close(struct np_flowlog *fl, int timeout_ms)
 			q_drop_oldest(fl, q);
 		free(q->v);
 		fl->sinks[s]->destroy(fl->sinks[s]);
-	}
-	if (fl->loop) {
-		np_timer_cancel(fl->loop, &fl->tick);
-		np_timer_cancel(fl->loop, &fl->drain);
-		np_timer_cancel(fl->loop, &fl->retry);
-		if (fl->rb)
-			np_loop_fd_del(fl->loop, ring_buffer__epoll_fd(fl->rb));
 	}
 	ring_buffer__free(fl->rb);
 	np_flow_agg_free(&fl->agg);

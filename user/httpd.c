@@ -72,7 +72,7 @@ int np_httpd_parse_addr(const char *s, struct sockaddr_storage *ss, socklen_t *l
 	return 0;
 }
 
-int np_httpd_route(struct np_httpd *h, const char *path, np_http_handler fn, void *ctx,
+int np_httpd_route(struct np_httpd *h, const char *path, np_httpd_handler fn, void *ctx,
 		   bool local_only)
 {
 	if (h->n_routes == NP_HTTPD_MAX_ROUTES)
@@ -85,7 +85,7 @@ int np_httpd_route(struct np_httpd *h, const char *path, np_http_handler fn, voi
 	return 0;
 }
 
-const char *np_http_query(const struct np_http_req *req, const char *key)
+const char *np_httpd_query(const struct np_httpd_req *req, const char *key)
 {
 	return MHD_lookup_connection_value(req->conn, MHD_GET_ARGUMENT_KIND, key);
 }
@@ -147,7 +147,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 				  void **con_cls)
 {
 	struct np_httpd *h = cls;
-	struct np_http_req req = { .path = url, .conn = conn };
+	struct np_httpd_req req = { .path = url, .conn = conn };
 	const union MHD_ConnectionInfo *ci;
 	struct np_strbuf body = { 0 };
 	const char *type = "text/plain; charset=utf-8";

@@ -30,17 +30,17 @@
 struct MHD_Daemon;
 struct MHD_Connection;
 
-struct np_http_req {
+struct np_httpd_req {
 	const char *path;
 	bool local_peer; /* the client is on this host: loopback, or our own address */
 	struct MHD_Connection *conn;
 };
 
 /* Query parameter KEY of REQ (decoded), or NULL. */
-const char *np_http_query(const struct np_http_req *req, const char *key);
+const char *np_httpd_query(const struct np_httpd_req *req, const char *key);
 
 /* Fill BODY and *CONTENT_TYPE (default text/plain); return the HTTP status. */
-typedef int (*np_http_handler)(void *ctx, const struct np_http_req *req, struct np_strbuf *body,
+typedef int (*np_httpd_handler)(void *ctx, const struct np_httpd_req *req, struct np_strbuf *body,
 			       const char **content_type);
 
 struct np_httpd {
@@ -52,7 +52,7 @@ struct np_httpd {
 	unsigned short port;  /* the bound port (useful with port 0) */
 	struct {
 		const char *path;
-		np_http_handler fn;
+		np_httpd_handler fn;
 		void *ctx;
 		bool local_only; /* 403 for clients that are not on this host */
 	} routes[NP_HTTPD_MAX_ROUTES];
@@ -64,7 +64,7 @@ struct np_httpd {
 int np_httpd_parse_addr(const char *s, struct sockaddr_storage *ss, socklen_t *len);
 
 /* Register PATH (exact match) before np_httpd_start(). */
-int np_httpd_route(struct np_httpd *h, const char *path, np_http_handler fn, void *ctx,
+int np_httpd_route(struct np_httpd *h, const char *path, np_httpd_handler fn, void *ctx,
 		   bool local_only);
 
 /* Bind ADDR and serve on LOOP.  0 or -errno (logged: address and cause). */

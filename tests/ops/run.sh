@@ -202,7 +202,9 @@ else
 			jqc '.readiness == {"datapath": true, "kubernetes": true} and .policies == 1' <<<"$(get /debug/status | body_of)"
 		check "kube: the API's policy is enforced: aks -> relay:443 connects" allowed aks 10.244.1.10 443
 		check "kube: other -> relay:443 is dropped" denied other 10.244.1.10 443
-		check "kube: watch events counted" wait_metric_gt 'netpol_kube_watch_events_total{resource="pods",type="ADDED"}' 0 30
+		printf '{"apiVersion":"v1","kind":"Namespace","metadata":{"name":"late"}}' | kube_apply
+		check "kube: watch events counted (a namespace added after the lists)" \
+			wait_metric_gt 'netpol_kube_watch_events_total{resource="namespaces",type="ADDED"}' 0 50
 		check "kube: the start's recompute counted" test "$(metric 'netpol_policy_reloads_total{trigger="start",result="ok"}')" = 1
 		e0=$(metric 'netpol_kube_watch_reconnects_total{resource="pods"}')
 		kube_stop
@@ -244,8 +246,8 @@ check "/metrics: map entries (np_endpoints 5 = 3 pods, IPv4 + 2 IPv6; np_ifaces 
 check "/metrics: the start's recompute is counted and timed" \
 	test "$(metric 'netpol_policy_reloads_total{trigger="start",result="ok"}')" = 1 -a \
 	"$(awk -v v="$(metric netpol_policy_recompute_last_seconds)" 'BEGIN {print (v > 0 && v < 30)}')" = 1
-check "/metrics: hooks for the Kubernetes and CloudWatch metrics are declared" \
-	test "$(grep -c -E '^# TYPE netpol_(kube_watch_reconnects_total|kube_watch_errors_total|cloudwatch_batches_total|cloudwatch_retries_total|cloudwatch_spool_bytes|cloudwatch_dropped_records_total|aws_credential_refreshes_total) ' <<<"$m")" -eq 7
+check "/metrics: the Kubernetes and CloudWatch families are declared" \
+	test "$(grep -c -E '^# TYPE netpol_(kube_watch_reconnects_total|kube_watch_errors_total|cloudwatch_requests_total|cloudwatch_retries_total|cloudwatch_spool_bytes|cloudwatch_dropped_records_total|aws_credential_refreshes_total) ' <<<"$m")" -eq 7
 check "unknown path: 404" test "$(get /nope | status_of)" = 404
 check "POST /metrics: 405" test "$(http POST 127.0.0.1 "$PORT" /metrics | status_of)" = 405
 
@@ -382,6 +384,42 @@ else
 	not_ok "agent started with --metrics-address off"
 fi
 stop_agent
+
+# ---- CloudWatch Logs shipping counters (fake CloudWatch from tests/cloudwatch) ----
+CW_PORT=$((PORT + 5))
+mkdir -p "$TMP/cw"
+ip netns exec "$NODE_NS" python3 "$ROOT/tests/cloudwatch/fake_cwlogs.py" --port "$CW_PORT" --out "$TMP/cw" \
+	--access-key AKIDOPSTEST --secret-key 'ops/test+secret0123456789' --no-group 2>"$TMP/cw/server.log" &
+CW_PID=$!
+for _ in $(seq 100); do
+	nsenter --net="/run/netns/$NODE_NS" curl -s "http://127.0.0.1:$CW_PORT/_stats" >/dev/null 2>&1 && break
+	sleep 0.05
+done
+AWS_ACCESS_KEY_ID=AKIDOPSTEST AWS_SECRET_ACCESS_KEY='ops/test+secret0123456789' AWS_REGION=us-east-1 \
+	CLUSTER_NAME=ops start_agent --metrics-address "127.0.0.1:$PORT" \
+	--cloudwatch-endpoint "http://127.0.0.1:$CW_PORT" --cloudwatch-create \
+	--spool-dir "$TMP/cw/spool" --cloudwatch-flush-delay 0.5 --cloudwatch-retry-base 0.1
+check "cloudwatch: aks -> relay:443 connects" allowed aks 10.244.1.10 443
+check "cloudwatch: records shipped are counted" wait_metric_gt 'netpol_cloudwatch_records_total{result="shipped"}' 0 80
+check "cloudwatch: requests and bytes sent are counted; the credential counter is exposed" \
+	test "$(metric netpol_cloudwatch_requests_total)" -ge 1 -a "$(metric netpol_cloudwatch_bytes_sent_total)" -gt 0 \
+	-a -n "$(get /metrics | body_of | grep '^netpol_aws_credential_refreshes_total ')" 
+check "cloudwatch: nothing dropped" \
+	test "$(get /metrics | body_of | grep '^netpol_cloudwatch_dropped_records_total' | awk '{s += $NF} END {print s + 0}')" = 0
+nsenter --net="/run/netns/$NODE_NS" curl -s -X POST "http://127.0.0.1:$CW_PORT/_control?mode=5xx&count=-1" >/dev/null
+r0=$(metric netpol_cloudwatch_retries_total)
+for _ in 1 2 3; do allowed aks 10.244.1.10 443 || true; done
+check "cloudwatch failing (5xx): retries counted" wait_metric_gt netpol_cloudwatch_retries_total "$r0" 80
+# Records made while CloudWatch fails go to the disk spool (after 1 s in memory).
+for _ in 1 2 3; do allowed aks 10.244.1.10 443 || true; done
+check "cloudwatch failing: new records go to the spool (spool bytes, spooled records)" \
+	wait_metric_gt netpol_cloudwatch_spool_bytes 0 80
+check "... counted as spooled" test "$(metric 'netpol_cloudwatch_records_total{result="spooled"}')" -ge 1
+nsenter --net="/run/netns/$NODE_NS" curl -s -X POST "http://127.0.0.1:$CW_PORT/_control?mode=ok" >/dev/null
+check "cloudwatch back: the spool drains to 0" sh -c "for i in \$(seq 100); do [ \"\$(nsenter --net=/run/netns/$NODE_NS bash -c 'exec 3<>/dev/tcp/127.0.0.1/$PORT; printf \"GET /metrics HTTP/1.0\\r\\n\\r\\n\" >&3; cat <&3' | awk '/^netpol_cloudwatch_spool_records / {print \$2}')\" = 0 ] && exit 0; sleep 0.1; done; exit 1"
+stop_agent
+kill "$CW_PID" 2>/dev/null
+wait "$CW_PID" 2>/dev/null
 
 # ---- the DaemonSet's capabilities: CAP_BPF, CAP_NET_ADMIN, CAP_PERFMON ----
 agent_ns --uninstall --pin-path "$PIN" >/dev/null 2>&1
