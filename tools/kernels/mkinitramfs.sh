@@ -66,8 +66,6 @@ copy_dyn "$(command -v bash)" bin/bash
 copy_dyn "$(command -v jq)" bin/jq
 copy_dyn "$(command -v ip)" sbin/ip
 copy_dyn "$(command -v tc)" sbin/tc
-# util-linux setpriv: the agent runs with the DaemonSet's capabilities only
-copy_dyn "$(command -v setpriv)" bin/setpriv
 ln -sf /bin/env "$stage/usr/bin/env" # #!/usr/bin/env bash
 mkdir -p "$stage/np/build/tests"
 for b in "${bins[@]}"; do
