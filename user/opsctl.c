@@ -26,9 +26,6 @@
 
 /* ---- common options ---- */
 
-
-
-
 void np_ctl_defaults(struct ctl *c)
 {
 	const char *env = getenv("NETPOL_PIN_PATH");
