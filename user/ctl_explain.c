@@ -298,6 +298,28 @@ static const char *reason_text(const char *reason)
 	return reason;
 }
 
+/* Do the programs loaded here have the same code (tag) as the pinned ones
+ * the agent runs?  False also when that cannot be read. */
+static bool same_programs(const struct ctl *c, const struct np_datapath *dp)
+{
+	const char *names[2] = { "np_pod_ingress", "np_pod_egress" };
+	int mine[2] = { dp->prog_ingress, dp->prog_egress };
+	bool same = true;
+
+	for (int i = 0; i < 2 && same; i++) {
+		struct bpf_prog_info a = { 0 }, b = { 0 };
+		__u32 la = sizeof(a), lb = sizeof(b);
+		int fd = np_ctl_pinned_fd(c, names[i], true);
+
+		same = fd >= 0 && bpf_obj_get_info_by_fd(fd, &a, &la) == 0 &&
+		       bpf_obj_get_info_by_fd(mine[i], &b, &lb) == 0 &&
+		       memcmp(a.tag, b.tag, sizeof(a.tag)) == 0;
+		if (fd >= 0)
+			close(fd);
+	}
+	return same;
+}
+
 int np_explain_main(int argc, char **argv)
 {
 	static const struct option longopts[] = {
@@ -315,7 +337,7 @@ int np_explain_main(int argc, char **argv)
 	const char *proto_s = "TCP", *family = "IPv4";
 	long port = 0;
 	uint8_t proto;
-	bool dp_loaded = false;
+	bool dp_loaded = false, same_code = false;
 	int opt, ret = 0, fd_ifaces = -1;
 	unsigned int overall = NP_VERDICT_ALLOW;
 	json_t *names = NULL, *out = NULL, *enriched = NULL;
@@ -456,6 +478,8 @@ int np_explain_main(int argc, char **argv)
 		goto cleanup;
 	}
 	dp_loaded = true;
+	same_code = same_programs(&x.c, &dp);
+	json_object_set_new(out, "sameProgramsAsRunning", json_boolean(same_code));
 	for (int i = 0; i < 2; i++) {
 		enum np_dir dir = i == 0 ? NP_DIR_EGRESS : NP_DIR_INGRESS;
 		const struct xend *me = dir == NP_DIR_EGRESS ? &from : &to;
@@ -539,6 +563,8 @@ print:
 		}
 		if (!names)
 			printf("  (names unavailable: %s)\n", names_err);
+		if (json_is_false(json_object_get(out, "sameProgramsAsRunning")))
+			printf("  WARNING: this netpolctl's programs differ from the ones the agent runs (another build): use the agent's netpolctl for an exact answer\n");
 	}
 cleanup:
 	if (dp_loaded)

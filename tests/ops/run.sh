@@ -331,6 +331,8 @@ check "... as a real connection: other -> relay:443 dropped" denied other 10.244
 ctl explain --from 10.250.0.5 --to 10.244.1.10 --port 80 --output json >"$TMP/x.json"
 check "explain aks -> relay:80 --output json: DENY, reason no-rule" \
 	jqc '.verdict == "DENY" and .ingress.reason == "no-rule" and .ingress.pod == "relay/relay-0"' "$TMP/x.json"
+check "explain ran the same program code as the agent (tags of the pinned programs)" \
+	jqc '.sameProgramsAsRunning == true' "$TMP/x.json"
 check "... as a real connection: aks -> relay:80 dropped" denied aks 10.244.1.10 80
 ctl explain --from 10.250.0.5 --to relay/relay-0 --port 443 --protocol UDP >/dev/null
 check "explain aks -> relay:443/UDP: DENY (exit 3)" test $? -eq 3
