@@ -179,8 +179,9 @@ check "netpolctl flows --pod --direction --policy --output table: a header and r
 check "netpolctl flows --namespace other --since 1h: client-0's records" \
 	eval '[ -s "$TMP/ctl3.json" ] && [ "$(jq -c "select(.srcNamespace != \"other\" and .dstNamespace != \"other\")" "$TMP/ctl3.json" | wc -l)" -eq 0 ]'
 "$NPCTL" flows --file "$TMP/flows.log" --port 70000 >/dev/null 2>"$TMP/ctl4.err"
+rc=$?
 check "netpolctl flows --port 70000: exit 2 with a message naming the flag" \
-	eval '[ $? -eq 2 ] || grep -q -- "--port" "$TMP/ctl4.err"'
+	eval '[ "$rc" -eq 2 ] && grep -q -- "--port" "$TMP/ctl4.err"'
 stop_agent
 
 check "every line of the flow log is a complete JSON object" \
