@@ -92,6 +92,14 @@ static __always_inline void np_addr_from_v4(struct np_addr *a, __be32 ip)
 	w[3] = ip;
 }
 
+/* In ::ffff:0:0/96, the range that holds IPv4 addresses. */
+static __always_inline int np_addr_v4(const struct np_addr *a)
+{
+	const __u32 *w = (const __u32 *)a;
+
+	return w[0] == 0 && w[1] == 0 && w[2] == bpf_htonl(0x0000ffff);
+}
+
 static __always_inline int np_parse_ipv4(struct hdr_cursor *nh, void *data_end,
 					 struct np_pkt *p)
 {
@@ -304,6 +312,11 @@ static __always_inline int np_parse(struct __sk_buff *skb, struct np_pkt *p)
 			return NP_PARSE_BAD;
 		__builtin_memcpy(&p->src, &ip6h->saddr, sizeof(p->src));
 		__builtin_memcpy(&p->dst, &ip6h->daddr, sizeof(p->dst));
+		/* An IPv4-mapped address on the wire is invalid (RFC 4291
+		 * 2.5.5.2; Linux's ip6_rcv_core drops it too).  Dropping it
+		 * here is what makes "mapped" mean "IPv4" in every map. */
+		if (np_addr_v4(&p->src) || np_addr_v4(&p->dst))
+			return NP_PARSE_BAD;
 		p->proto = ip6h->nexthdr;
 		nh.pos = ip6h + 1;
 		if (np_ipv6_is_ext(p->proto))

@@ -62,9 +62,15 @@ static __noinline int np_judge_new(__u32 dir, const struct np_ct_key *k, __u32 d
 		return 0;
 	}
 
+	/* An IPv4-mapped remote is IPv4: np_parse drops IPv6 packets that
+	 * carry such an address. */
 	pk.prefixlen = NP_PEER_KEY_BITS;
 	pk.set_id = set;
+	pk.family = np_addr_v4(&k->remote) ? NP_FAMILY_IPV4 : NP_FAMILY_IPV6;
 	__builtin_memcpy(pk.addr, &k->remote, sizeof(pk.addr));
+	pk.pad[0] = 0;
+	pk.pad[1] = 0;
+	pk.pad[2] = 0;
 	pv = bpf_map_lookup_elem(&np_peers, &pk);
 	if (pv && pv->class_id) {
 		/* ICMP has no ports: only rules without ports (prefixlen 32

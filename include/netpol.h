@@ -51,6 +51,8 @@ enum np_reason {
 	NP_REASON_FRAGMENT = 7,     /* non-first fragment without a known first fragment */
 	NP_REASON_MALFORMED = 8,    /* truncated or invalid header */
 	NP_REASON_REPLY = 9,        /* picked up mid-stream as the reply of a connection the other side may open */
+	NP_REASON_REVOKED = 10,     /* a policy change revoked this connection; only a fresh connection replaces it */
+	NP_REASON_RELATED = 11,     /* ICMP error about a connection that is allowed */
 	NP_REASON_MAX,
 };
 
@@ -85,14 +87,25 @@ struct np_iface {
 
 /* node_addrs: BPF_MAP_TYPE_HASH, key struct np_addr, value __u32 (unused, 1). */
 
+/* Address families in keys. */
+#define NP_FAMILY_IPV4 4
+#define NP_FAMILY_IPV6 6
+
 /* peers: BPF_MAP_TYPE_LPM_TRIE (BPF_F_NO_PREALLOC).
- * prefixlen counts the bits of set_id (always all 32) plus address bits. */
+ * prefixlen counts the bits of set_id and family (always all 40) plus
+ * address bits.  The family byte keeps the two families apart: an IPv6
+ * block (even ::/0 or ::ffff:0:0/96) never matches an IPv4 peer and an IPv4
+ * block never matches an IPv6 peer.  IPv4 prefixes are stored mapped, so
+ * a.b.c.d/n has 40 + 96 + n bits. */
 struct np_peer_key {
 	__u32 prefixlen;
 	__u32 set_id; /* big-endian is irrelevant: always fully matched */
+	__u8 family;  /* NP_FAMILY_IPV4 or NP_FAMILY_IPV6 */
 	__u8 addr[NP_ADDR_LEN];
+	__u8 pad[3];  /* never matched: prefixlen <= NP_PEER_KEY_BITS */
 };
-#define NP_PEER_KEY_BITS (32 + 128)
+#define NP_PEER_KEY_BITS_FIXED (32 + 8)
+#define NP_PEER_KEY_BITS (NP_PEER_KEY_BITS_FIXED + 128)
 
 struct np_peer_val {
 	__u32 class_id; /* 0: no rule covers this prefix (except blocks) */
@@ -266,7 +279,7 @@ struct np_flow_event {
 NP_STATIC_ASSERT(sizeof(struct np_addr) == 16, "np_addr");
 NP_STATIC_ASSERT(sizeof(struct np_endpoint) == 16, "np_endpoint");
 NP_STATIC_ASSERT(sizeof(struct np_iface) == 40, "np_iface");
-NP_STATIC_ASSERT(sizeof(struct np_peer_key) == 24, "np_peer_key");
+NP_STATIC_ASSERT(sizeof(struct np_peer_key) == 28, "np_peer_key");
 NP_STATIC_ASSERT(sizeof(struct np_port_key) == 12, "np_port_key");
 NP_STATIC_ASSERT(sizeof(struct np_ct_key) == 44, "np_ct_key");
 NP_STATIC_ASSERT(sizeof(struct np_ct_val) == 64, "np_ct_val");

@@ -2,6 +2,14 @@
 /*
  * Addresses and CIDRs in the 128-bit IPv4-mapped space: IPv4 a.b.c.d is
  * ::ffff:a.b.c.d and an IPv4 CIDR a/n is ::ffff:a/(96+n).
+ *
+ * The family is part of every value, never inferred from the bits of a
+ * prefix: Kubernetes says an IPv4 block never matches an IPv6 address and an
+ * IPv6 block (::/0, ::ffff:0:0/96, ::ffff:10.0.0.0/104 included) never
+ * matches an IPv4 address.  For a single address the mapped range means
+ * IPv4: an IPv6 address of the form ::ffff:a.b.c.d is refused by the
+ * parsers here and dropped as malformed by the datapath (as Linux drops
+ * it), so it can never stand for either family.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -35,6 +43,20 @@ static int parse_addr(const char *s, struct np_addr *out, bool *v4)
 	return -EINVAL;
 }
 
+int np_addr_parse_any(const char *s, struct np_addr *out, bool *v4)
+{
+	struct np_addr a;
+	bool is_v4;
+	int ret;
+
+	ret = parse_addr(s, &a, &is_v4);
+	if (ret == 0) {
+		*out = a;
+		*v4 = is_v4;
+	}
+	return ret;
+}
+
 int np_addr_parse(const char *s, struct np_addr *out)
 {
 	struct np_addr a;
@@ -42,9 +64,18 @@ int np_addr_parse(const char *s, struct np_addr *out)
 	int ret;
 
 	ret = parse_addr(s, &a, &v4);
+	if (ret == 0 && !v4 && np_addr_is_v4(&a))
+		return -EAFNOSUPPORT; /* ::ffff:a.b.c.d written as IPv6 */
 	if (ret == 0)
 		*out = a;
 	return ret;
+}
+
+void np_cidr_host(const struct np_addr *a, struct np_cidr *out)
+{
+	out->addr = *a;
+	out->plen = 128;
+	out->v4 = np_addr_is_v4(a);
 }
 
 /* Clear every bit after the first PLEN. */
@@ -120,6 +151,24 @@ const char *np_addr_str(const struct np_addr *a, char *buf, size_t len)
 	return buf;
 }
 
+const char *np_cidr_str(const struct np_cidr *c, char *buf, size_t len)
+{
+	char a[INET6_ADDRSTRLEN];
+	const char *r;
+
+	if (!buf || len == 0)
+		return "";
+	if (c->v4)
+		r = inet_ntop(AF_INET, c->addr.b + 12, a, sizeof(a));
+	else
+		r = inet_ntop(AF_INET6, c->addr.b, a, sizeof(a));
+	if (!r)
+		snprintf(a, sizeof(a), "?");
+	snprintf(buf, len, "%s/%u", a,
+		 c->v4 && c->plen >= 96 ? c->plen - 96u : c->plen);
+	return buf;
+}
+
 /* Do A and B agree on their first PLEN bits? */
 static bool prefix_equal(const struct np_addr *a, const struct np_addr *b,
 			 unsigned int plen)
@@ -141,13 +190,19 @@ static bool prefix_equal(const struct np_addr *a, const struct np_addr *b,
 
 bool np_cidr_contains_addr(const struct np_cidr *c, const struct np_addr *a)
 {
-	return prefix_equal(&c->addr, a, c->plen);
+	return c->v4 == np_addr_is_v4(a) && prefix_equal(&c->addr, a, c->plen);
 }
 
 bool np_cidr_contains(const struct np_cidr *outer, const struct np_cidr *inner)
 {
-	return outer->plen <= inner->plen &&
+	return outer->v4 == inner->v4 && outer->plen <= inner->plen &&
 	       prefix_equal(&outer->addr, &inner->addr, outer->plen);
+}
+
+bool np_cidr_equal(const struct np_cidr *a, const struct np_cidr *b)
+{
+	return a->v4 == b->v4 && a->plen == b->plen &&
+	       prefix_equal(&a->addr, &b->addr, a->plen);
 }
 
 uint8_t np_proto_parse(const char *s)

@@ -52,12 +52,9 @@ static json_t *addr_json(const struct np_addr *a)
 
 static json_t *cidr_json(const struct np_cidr *c)
 {
-	char s[80], a[64];
-	bool v4 = np_addr_is_v4(&c->addr) && c->plen >= 96;
+	char s[80];
 
-	snprintf(s, sizeof(s), "%s/%u", np_addr_str(&c->addr, a, sizeof(a)),
-		 v4 ? c->plen - 96u : c->plen);
-	return json_string(s);
+	return json_string(np_cidr_str(c, s, sizeof(s)));
 }
 
 static const struct np_compiled_ep *ep_by_id(const struct np_compiled *c, uint32_t id)

@@ -612,9 +612,7 @@ static void addr_block(const struct np_addr *a, uint32_t item,
 		       struct np_block *b)
 {
 	memset(b, 0, sizeof(*b));
-	b->cidr.addr = *a;
-	b->cidr.plen = 128;
-	b->cidr.v4 = np_addr_is_v4(a);
+	np_cidr_host(a, &b->cidr);
 	b->item = item;
 }
 
@@ -635,13 +633,20 @@ static int add_rule_blocks(struct ctx *c, const struct rule_peers *rp,
 			   uint32_t item, struct np_block **blocks, size_t *n,
 			   size_t *cap)
 {
-	static const struct np_cidr everything = { .plen = 0 };
+	/* Every address is two blocks: 0.0.0.0/0 and ::/0, one per family. */
+	static const struct np_cidr everything[2] = {
+		{ .addr = { .b = { [10] = 0xff, [11] = 0xff } }, .plen = 96, .v4 = true },
+		{ .plen = 0, .v4 = false },
+	};
 	int err = 0;
 
 	if (rp->all) {
-		struct np_block b = { .cidr = everything, .item = item };
+		for (size_t i = 0; i < 2 && !err; i++) {
+			struct np_block b = { .cidr = everything[i], .item = item };
 
-		return np_vec_push(blocks, n, cap, &b);
+			err = np_vec_push(blocks, n, cap, &b);
+		}
+		return err;
 	}
 	for (size_t i = 0; i < rp->n_blocks && !err; i++) {
 		const struct np_peer *peer = rp->blocks[i];

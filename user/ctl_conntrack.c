@@ -130,8 +130,7 @@ int np_conntrack_main(int argc, char **argv)
 					fprintf(stderr, "netpolctl conntrack: --ip: \"%s\" is not an address or CIDR\n", optarg);
 					goto usage_error;
 				}
-				ipf.addr = a;
-				ipf.plen = 128;
+				np_cidr_host(&a, &ipf);
 			}
 			has_ip = true;
 			break;

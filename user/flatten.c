@@ -27,8 +27,13 @@ struct mention {
 static int cmp_mention(const void *a, const void *b)
 {
 	const struct mention *x = a, *y = b;
-	int c = memcmp(x->prefix.addr.b, y->prefix.addr.b, NP_ADDR_LEN);
+	int c;
 
+	/* Family first: the two families are two separate trees, and the
+	 * IPv6 block ::ffff:0:0/96 must not enclose IPv4 prefixes. */
+	if (x->prefix.v4 != y->prefix.v4)
+		return x->prefix.v4 ? -1 : 1;
+	c = memcmp(x->prefix.addr.b, y->prefix.addr.b, NP_ADDR_LEN);
 	if (c)
 		return c;
 	if (x->prefix.plen != y->prefix.plen)

@@ -77,10 +77,13 @@ int np_flow_filter_set(struct np_flow_filter *f, const char *name, const char *v
 	} else if (!strcmp(name, "namespace")) {
 		f->ns = value;
 	} else if (!strcmp(name, "ip")) {
-		if (np_cidr_parse(value, &f->cidr) && np_addr_parse(value, &f->cidr.addr))
-			goto bad;
-		if (!strchr(value, '/'))
-			f->cidr.plen = 128;
+		if (np_cidr_parse(value, &f->cidr)) {
+			struct np_addr a;
+
+			if (np_addr_parse(value, &a))
+				goto bad;
+			np_cidr_host(&a, &f->cidr);
+		}
 		f->has_cidr = true;
 	} else if (!strcmp(name, "port")) {
 		char *end = NULL;

@@ -167,8 +167,9 @@ static int build_desired(struct np_mapsync *s, const struct np_compiled *c,
 			struct np_peer_key k = { 0 };
 			struct np_peer_val v = { set->peers[j].class_id };
 
-			k.prefixlen = 32 + set->peers[j].prefix.plen;
+			k.prefixlen = NP_PEER_KEY_BITS_FIXED + set->peers[j].prefix.plen;
 			k.set_id = set->id;
+			k.family = set->peers[j].prefix.v4 ? NP_FAMILY_IPV4 : NP_FAMILY_IPV6;
 			memcpy(k.addr, set->peers[j].prefix.addr.b, NP_ADDR_LEN);
 			err = np_hashmap_put(&desired[NP_SYNC_PEERS], &k, &v);
 		}
@@ -199,7 +200,8 @@ static int build_desired(struct np_mapsync *s, const struct np_compiled *c,
 static uint8_t op_plen(int map, const void *key)
 {
 	if (map == NP_SYNC_PEERS)
-		return (uint8_t)(((const struct np_peer_key *)key)->prefixlen - 32);
+		return (uint8_t)(((const struct np_peer_key *)key)->prefixlen -
+				 NP_PEER_KEY_BITS_FIXED);
 	return 0;
 }
 

@@ -15,11 +15,13 @@
 #include "netpol.h"
 
 /* A CIDR in the 128-bit IPv4-mapped space: IPv4 a/n is ::ffff:a/(96+n).
- * Always canonical: host bits are zero. */
+ * Always canonical: host bits are zero.  The family is part of the value:
+ * the IPv6 block ::ffff:0:0/96 and the IPv4 block 0.0.0.0/0 have the same
+ * bits and are different blocks (see addr.c). */
 struct np_cidr {
 	struct np_addr addr;
 	uint8_t plen; /* 0..128 */
-	bool v4;      /* written as IPv4 */
+	bool v4;      /* an IPv4 block (written as IPv4) */
 };
 
 struct np_label {
@@ -179,8 +181,18 @@ const char *np_labels_get(const struct np_labels *labels, const char *key);
 
 /* ---- addr.c ---- */
 
-/* Parse "10.1.2.3" or "fd00::1" into the mapped form.  0 or -EINVAL. */
+/* Parse "10.1.2.3" or "fd00::1" into the mapped form.  0, -EINVAL, or
+ * -EAFNOSUPPORT for IPv6 text of the IPv4-mapped form (::ffff:10.1.2.3):
+ * no IPv4 address, and an IPv6 address the datapath drops (see addr.c). */
 int np_addr_parse(const char *s, struct np_addr *out);
+/* Like np_addr_parse, also accepting the IPv4-mapped IPv6 form; *V4 says
+ * which family the text was (false for ::ffff:10.1.2.3).  For tools that
+ * show what the datapath does with such a packet. */
+int np_addr_parse_any(const char *s, struct np_addr *out, bool *v4);
+/* The /128 (or IPv4 /32) block of one address. */
+void np_cidr_host(const struct np_addr *a, struct np_cidr *out);
+/* "10.0.0.0/8", "fd00::/64", "::ffff:0.0.0.0/96" (an IPv6 block). */
+const char *np_cidr_str(const struct np_cidr *c, char *buf, size_t len);
 /* Parse a CIDR; host bits are cleared (10.10.1.12/24 means 10.10.1.0/24). */
 int np_cidr_parse(const char *s, struct np_cidr *out);
 bool np_addr_is_v4(const struct np_addr *a);
@@ -189,6 +201,7 @@ const char *np_addr_str(const struct np_addr *a, char *buf, size_t len);
 /* Does the CIDR contain the address / the other CIDR? */
 bool np_cidr_contains_addr(const struct np_cidr *c, const struct np_addr *a);
 bool np_cidr_contains(const struct np_cidr *outer, const struct np_cidr *inner);
+bool np_cidr_equal(const struct np_cidr *a, const struct np_cidr *b);
 
 /* "TCP" -> NP_PROTO_TCP etc.; 0 when unknown. */
 uint8_t np_proto_parse(const char *s);

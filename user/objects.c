@@ -605,14 +605,6 @@ static int parse_cidr(struct ctx *c, const json_t *v, const char *path,
 	return 0;
 }
 
-static void cidr_str(const struct np_cidr *cidr, char *buf, size_t len)
-{
-	char a[64];
-
-	np_addr_str(&cidr->addr, a, sizeof(a));
-	snprintf(buf, len, "%s/%u", a,
-		 cidr->v4 ? (unsigned int)cidr->plen - 96 : cidr->plen);
-}
 
 static int parse_ip_block(struct ctx *c, const json_t *v, const char *path,
 			  struct np_peer *pe)
@@ -654,8 +646,8 @@ static int parse_ip_block(struct ctx *c, const json_t *v, const char *path,
 					      x)) < 0)
 				return ret;
 			pe->n_except++;
-			cidr_str(&pe->cidr, outer, sizeof(outer));
-			cidr_str(x, inner, sizeof(inner));
+			np_cidr_str(&pe->cidr, outer, sizeof(outer));
+			np_cidr_str(x, inner, sizeof(inner));
 			if (x->v4 != pe->cidr.v4)
 				return fail(c, pi,
 					    "%s is not the same address family as cidr %s",
@@ -965,7 +957,12 @@ static int parse_pod_ip(struct ctx *c, const json_t *v, const char *path,
 
 	if ((ret = want_type(c, v, path, JSON_STRING, "an IP address string")) < 0)
 		return ret;
-	if (np_addr_parse(json_string_value(v), &a) < 0)
+	ret = np_addr_parse(json_string_value(v), &a);
+	if (ret == -EAFNOSUPPORT)
+		return fail(c, path,
+			    "\"%s\" is an IPv4-mapped IPv6 address; a pod IP is either IPv4 (write it as a.b.c.d) or a real IPv6 address",
+			    json_string_value(v));
+	if (ret < 0)
 		return fail(c, path, "\"%s\" is not a valid IP address",
 			    json_string_value(v));
 	for (size_t i = 0; i < pod->n_ips; i++) {

@@ -31,7 +31,7 @@
 #include "attach.h"
 
 #define NP_PIN_DEFAULT "/sys/fs/bpf/netpol-agent"
-#define NP_PIN_LAYOUT_VERSION 2u
+#define NP_PIN_LAYOUT_VERSION 3u
 #define NP_PIN_MAX_MAPS 12
 
 struct bpf_object;

@@ -137,12 +137,12 @@ static void put_l4_csum(const struct np_pkt_spec *s, int v4, __u8 *l4, size_t l4
 int np_pkt_build(const struct np_pkt_spec *s, void *buf, size_t cap)
 {
 	__u8 *p = buf;
-	int v4 = is_v4(&s->src);
+	int v4 = !s->ipv6 && is_v4(&s->src);
 	size_t l3_len, ext_len = 0, l4_len, len;
 	__u8 *ip, *l4;
 	int err = 0;
 
-	if (v4 != is_v4(&s->dst) || s->frag > NP_PKT_FRAG_LATER) {
+	if ((!s->ipv6 && v4 != is_v4(&s->dst)) || s->frag > NP_PKT_FRAG_LATER) {
 		err = -EINVAL;
 		goto cleanup;
 	}

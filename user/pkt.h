@@ -21,6 +21,8 @@ struct np_pkt_spec {
 	__u8 frag;               /* 0 none, 1 first fragment (MF set, offset 0), 2 later fragment (offset > 0, no L4 header) */
 	__u32 frag_id;
 	__u16 payload_len;       /* bytes of payload after L4 header */
+	__u8 ipv6;               /* build IPv6 even with v4-mapped addresses (invalid on
+				  * the wire: the datapath must drop such packets) */
 };
 
 #define NP_PKT_FRAG_NONE 0

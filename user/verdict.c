@@ -32,6 +32,7 @@
 struct endpoint_ref {
 	struct np_addr addr;
 	const struct np_pod *pod; /* NULL for a bare address */
+	bool mapped;              /* written as IPv6 ::ffff:a.b.c.d */
 	bool is_pod;              /* a pod we enforce for (not hostNetwork) */
 	char label[300];
 };
@@ -42,6 +43,8 @@ struct probe {
 	uint8_t proto;
 	uint16_t port;
 	uint16_t sport;
+	bool ipv6;   /* an IPv6 probe */
+	bool mapped; /* an end written as ::ffff:a.b.c.d: an IPv6 packet the datapath drops */
 };
 
 struct vctx {
@@ -65,6 +68,8 @@ static const char *const reason_names[NP_REASON_MAX] = {
 	[NP_REASON_FRAGMENT] = "fragment",
 	[NP_REASON_MALFORMED] = "malformed",
 	[NP_REASON_REPLY] = "reply",
+	[NP_REASON_REVOKED] = "revoked",
+	[NP_REASON_RELATED] = "related",
 };
 
 const char *np_reason_name(unsigned int reason)
@@ -125,11 +130,19 @@ static int resolve_endpoint(struct vctx *v, const char *s, const char *family,
 	memset(ref, 0, sizeof(*ref));
 	snprintf(ref->label, sizeof(ref->label), "%s", s);
 	if (!slash) {
-		if (np_addr_parse(s, &ref->addr)) {
+		bool v4;
+
+		if (np_addr_parse_any(s, &ref->addr, &v4)) {
 			snprintf(errbuf, errlen,
 				 "\"%s\" is neither namespace/pod nor an IP address", s);
 			return -EINVAL;
 		}
+		if (family && (strcmp(family, "IPv6") == 0) == v4) {
+			snprintf(errbuf, errlen, "\"%s\" is an %s address but the probe is %s",
+				 s, v4 ? "IPv4" : "IPv6", family);
+			return -EINVAL;
+		}
+		ref->mapped = !v4 && np_addr_is_v4(&ref->addr);
 		return 0;
 	}
 	{
@@ -181,7 +194,9 @@ static const char *pick_family(struct vctx *v, const char *explicit_family,
 		struct np_addr a;
 
 		if (!slash) {
-			if (np_addr_parse(ends[i], &a) == 0 && !np_addr_is_v4(&a))
+			bool v4;
+
+			if (np_addr_parse_any(ends[i], &a, &v4) == 0 && !v4)
 				return "IPv6";
 			continue;
 		}
@@ -265,6 +280,8 @@ static int parse_probe(struct vctx *v, json_t *obj, const char *default_family,
 	if (!ret)
 		ret = resolve_endpoint(v, json_string_value(jt), family, NULL,
 				       &p->to, errbuf, errlen);
+	p->ipv6 = strcmp(family, "IPv6") == 0;
+	p->mapped = p->from.mapped || p->to.mapped;
 	/* A fixed ephemeral port per line keeps runs reproducible. */
 	p->sport = (uint16_t)(32768 + (line % 28000));
 	return ret;
@@ -332,6 +349,7 @@ static json_t *direction_detail(struct vctx *v, const struct probe *p,
 	}
 	spec.src = p->from.addr;
 	spec.dst = p->to.addr;
+	spec.ipv6 = p->ipv6;
 	spec.proto = p->proto;
 	spec.sport = p->sport;
 	spec.dport = p->port;
@@ -367,8 +385,11 @@ static json_t *direction_detail(struct vctx *v, const struct probe *p,
 		*verdict_out = retval == 2 ? NP_VERDICT_DENY : NP_VERDICT_ALLOW;
 	}
 	json_object_set_new(d, "verdict", json_string(np_verdict_name(*verdict_out)));
+	/* An IPv6 packet with an IPv4-mapped address is dropped as
+	 * malformed before any lookup (so it can never pass for IPv4). */
 	json_object_set_new(d, "reason",
-			    json_string(have ? np_reason_name(val.reason) : "none"));
+			    json_string(have ? np_reason_name(val.reason)
+				       : (p->mapped && retval == 2) ? "malformed" : "none"));
 	if (me->pod) {
 		snprintf(name, sizeof(name), "%s/%s", me->pod->ns, me->pod->name);
 		json_object_set_new(d, "pod", json_string(name));

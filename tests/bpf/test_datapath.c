@@ -113,15 +113,29 @@ static void put_endpoint(struct env *e, const struct np_addr *a, uint32_t ep_id,
 	assert_int_equal(bpf_map_update_elem(e->dp.map_endpoints, a, &v, BPF_ANY), 0);
 }
 
-/* addr_bits: prefix length in the 128-bit space (IPv4 /n is 96 + n). */
-static void put_peer(struct env *e, uint32_t set, struct np_addr a, uint32_t addr_bits,
-		     uint32_t class_id)
+/* addr_bits: prefix length in the 128-bit space (IPv4 /n is 96 + n);
+ * family: NP_FAMILY_IPV4 or NP_FAMILY_IPV6, explicit as in the compiler. */
+static void put_peer_family(struct env *e, uint32_t set, uint8_t family, struct np_addr a,
+			    uint32_t addr_bits, uint32_t class_id)
 {
-	struct np_peer_key k = { .prefixlen = 32 + addr_bits, .set_id = set };
+	struct np_peer_key k = { .prefixlen = NP_PEER_KEY_BITS_FIXED + addr_bits,
+				 .set_id = set,
+				 .family = family };
 	struct np_peer_val v = { .class_id = class_id };
 
 	memcpy(k.addr, a.b, sizeof(k.addr));
 	assert_int_equal(bpf_map_update_elem(e->dp.map_peers, &k, &v, BPF_ANY), 0);
+}
+
+/* The family of a prefix in the mapped range is IPv4, else IPv6. */
+static void put_peer(struct env *e, uint32_t set, struct np_addr a, uint32_t addr_bits,
+		     uint32_t class_id)
+{
+	static const uint8_t mapped[12] = { [10] = 0xff, [11] = 0xff };
+	uint8_t family = addr_bits >= 96 && memcmp(a.b, mapped, 12) == 0 ? NP_FAMILY_IPV4
+									 : NP_FAMILY_IPV6;
+
+	put_peer_family(e, set, family, a, addr_bits, class_id);
 }
 
 static struct np_port_key port_key(uint32_t class_id, uint8_t proto, uint16_t port,
@@ -917,6 +931,81 @@ static void test_policy_change_cut(void **state)
 	assert_true(v.state & NP_TCP_SEEN_REPLY);
 }
 
+/*
+ * Address families are separate (Kubernetes semantics): the dual-stack
+ * "egress anywhere except the metadata service" policy, an IPv6-only ::/0
+ * ingress rule, an IPv6 block written in the mapped form, and an IPv4-only
+ * 0.0.0.0/0 rule against IPv6 peers.  The keys are written as the compiler
+ * writes them (see test_policy_update.c for the compiler itself).
+ */
+#define POD_X4 V4(10, 0, 0, 4)
+#define POD_X6 V6(0xfd00, 4)
+#define IMDS4 V4(169, 254, 169, 254)
+
+static void test_families(void **state)
+{
+	struct env *e = *state;
+	static const struct np_addr x4 = POD_X4, x6 = POD_X6;
+	struct np_iface ifc = { .ep_id = 11, .n_addrs = 2 };
+	uint32_t ifindex = 1;
+	struct np_pkt_spec to_imds = { TCP4(POD_X4, 40000, IMDS4, 80, SYN) };
+	struct np_pkt_spec to_web4 = { TCP4(POD_X4, 40001, V4(8, 8, 8, 8), 443, SYN) };
+	struct np_pkt_spec to_web6 = { TCP4(POD_X6, 40002, V6(0x2001, 1), 443, SYN) };
+	struct np_pkt_spec from_v4 = { TCP4(V4(10, 9, 9, 9), 40003, POD_X4, 8080, SYN) };
+	struct np_pkt_spec from_v6 = { TCP4(V6(0xfd09, 1), 40004, POD_X6, 8080, SYN) };
+	struct np_pkt_spec y_from_v6 = { TCP4(V6(0xfd09, 1), 40005, POD_A6, 7000, SYN) };
+	struct np_pkt_spec y_from_v4 = { TCP4(V4(10, 9, 9, 9), 40006, POD_A4, 7000, SYN) };
+	/* IPv6 packets carrying IPv4-mapped addresses: invalid on the wire. */
+	struct np_pkt_spec mapped_dst = { TCP4(POD_X6, 40007, IMDS4, 80, SYN), .ipv6 = 1 };
+	struct np_pkt_spec mapped_src = { TCP4(V4(10, 9, 9, 9), 40008, POD_X6, 8080, SYN), .ipv6 = 1 };
+
+	/* Pod X: egress set 3 = {0.0.0.0/0 except 169.254.169.254/32, ::/0};
+	 * ingress set 4 = {::/0 and ::ffff:0:0/96 as IPv6 blocks}. */
+	put_endpoint(e, &x4, 11, 4, 3, 0);
+	put_endpoint(e, &x6, 11, 4, 3, 0);
+	ifc.addrs[0] = x4;
+	ifc.addrs[1] = x6;
+	assert_int_equal(bpf_map_update_elem(e->dp.map_ifaces, &ifindex, &ifc, BPF_ANY), 0);
+	put_peer_family(e, 3, NP_FAMILY_IPV4, v4(0, 0, 0, 0), 96, 40);
+	put_peer_family(e, 3, NP_FAMILY_IPV4, v4(169, 254, 169, 254), 128, 0);
+	put_peer_family(e, 3, NP_FAMILY_IPV6, v6(0), 0, 40);
+	put_peer_family(e, 4, NP_FAMILY_IPV6, v6(0), 0, 40);
+	put_peer_family(e, 4, NP_FAMILY_IPV6, v4(0, 0, 0, 0), 96, 40);
+	put_port(e, 40, 0, 0, NP_PORT_KEY_BITS_CLASS, 400);
+	/* Pod A's ingress (set 1) gains an IPv4-only 0.0.0.0/0 for TCP 7000. */
+	put_peer_family(e, 1, NP_FAMILY_IPV4, v4(0, 0, 0, 0), 96, 41);
+	put_port(e, 41, NP_PROTO_TCP, 7000, NP_PORT_KEY_BITS_FULL, 410);
+
+	assert_int_equal(run(e, EG, &to_imds), TC_ACT_SHOT);
+	assert_denied(e, &to_imds, EG, NP_REASON_NO_RULE);
+	assert_int_equal(run(e, EG, &to_web4), TC_ACT_OK);
+	assert_ct(e, &to_web4, EG, NP_VERDICT_ALLOW, NP_REASON_POLICY, EG, 400);
+	assert_int_equal(run(e, EG, &to_web6), TC_ACT_OK);
+	assert_ct(e, &to_web6, EG, NP_VERDICT_ALLOW, NP_REASON_POLICY, EG, 400);
+
+	/* IPv6-only ingress, including ::ffff:0:0/96: no IPv4 peer. */
+	assert_int_equal(run(e, IN, &from_v4), TC_ACT_SHOT);
+	assert_denied(e, &from_v4, IN, NP_REASON_NO_RULE);
+	assert_int_equal(run(e, IN, &from_v6), TC_ACT_OK);
+	assert_ct(e, &from_v6, IN, NP_VERDICT_ALLOW, NP_REASON_POLICY, IN, 400);
+
+	/* IPv4-only 0.0.0.0/0: no IPv6 peer. */
+	assert_int_equal(run(e, IN, &y_from_v4), TC_ACT_OK);
+	assert_ct(e, &y_from_v4, IN, NP_VERDICT_ALLOW, NP_REASON_POLICY, IN, 410);
+	assert_int_equal(run(e, IN, &y_from_v6), TC_ACT_SHOT);
+	assert_denied(e, &y_from_v6, IN, NP_REASON_NO_RULE);
+
+	/* Mapped addresses in IPv6 headers: dropped before any lookup, in
+	 * both programs, leaving no state (the egress one would otherwise be
+	 * judged as IPv4 traffic to the metadata service). */
+	clear_state(e);
+	assert_int_equal(run(e, EG, &mapped_dst), TC_ACT_SHOT);
+	assert_int_equal(run(e, IN, &mapped_src), TC_ACT_SHOT);
+	assert_int_equal(run(e, IN, &mapped_dst), TC_ACT_SHOT);
+	assert_no_state(e);
+	assert_int_equal(drain_events(e), 0);
+}
+
 static void test_deny_cache(void **state)
 {
 	struct env *e = *state;
@@ -1378,6 +1467,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_vlan, setup_default, teardown),
 		cmocka_unit_test_setup_teardown(test_icmp_echo_reply, setup_default, teardown),
 		cmocka_unit_test_setup_teardown(test_policy_change_cut, setup_default, teardown),
+		cmocka_unit_test_setup_teardown(test_families, setup_default, teardown),
 		cmocka_unit_test_setup_teardown(test_deny_cache, setup_default, teardown),
 		cmocka_unit_test_setup_teardown(test_expired, setup_default, teardown),
 		cmocka_unit_test_setup_teardown(test_tcp_reopen, setup_default, teardown),

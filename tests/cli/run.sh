@@ -96,6 +96,22 @@ check "default-deny-egress-allow-dns: DNS over TCP allowed" '.verdict == "ALLOW"
 out=$(with "$root/policies/default-deny-egress-allow-dns.yaml" '{"from": "relay/worker", "to": "apps/web", "port": 8080}')
 check "default-deny-egress-allow-dns: anything else denied at egress" \
 	'.verdict == "DENY" and .egress.reason == "no-rule"' "$out"
+# Address families are separate: the ::/0 peer must not re-allow IMDS.
+imds="$root/policies/egress-except-imds.yaml"
+out=$(with "$imds" '{"from": "apps/batch", "to": "169.254.169.254", "port": 80}')
+check "egress-except-imds: the metadata service is denied despite the ::/0 peer" \
+	'.verdict == "DENY" and .egress.reason == "no-rule" and .egress.isolatedBy == ["apps/egress-except-imds"]' "$out"
+out=$(with "$imds" '{"from": "apps/batch", "to": "fd00:ec2::254", "port": 80}')
+check "egress-except-imds: the IPv6 metadata endpoint is denied" '.verdict == "DENY"' "$out"
+out=$(with "$imds" '{"from": "apps/batch", "to": "::ffff:169.254.169.254", "port": 80}')
+check "egress-except-imds: IPv4-mapped IPv6 form crafted as IPv6 and dropped as malformed" \
+	'.verdict == "DENY" and .egress.reason == "malformed"' "$out"
+out=$(with "$imds" '{"from": "apps/batch", "to": "8.8.8.8", "port": 443}')
+check "egress-except-imds: other IPv4 destinations allowed" \
+	'.verdict == "ALLOW" and .egress.policy == "apps/egress-except-imds" and .egress.rule == "egress[0]"' "$out"
+out=$(with "$imds" '{"from": "apps/batch", "to": "2001:db8::1", "port": 443}')
+check "egress-except-imds: other IPv6 destinations allowed" '.verdict == "ALLOW"' "$out"
+
 all() { echo "$1" | "$ctl" verdict -f "$here/objects.yaml" -f "$root/policies" --probes - 2>"$tmp/err"; }
 out=$(all '{"from": "10.250.0.5", "to": "relay/relay-0", "port": 443}')
 check "all examples together: AKS still reaches the relay" '.verdict == "ALLOW"' "$out"
@@ -132,6 +148,33 @@ expect_bad "invalid policy: exit 2 naming file, object and field" \
 sed 's/ingress:/ingres:/' "$root/policies/relay-allow-aks.yaml" >"$tmp/typo.yaml"
 expect_bad "unknown field in a policy: exit 2" "spec.ingres" \
 	"$ctl" verdict -f "$here/objects.yaml" -f "$tmp/typo.yaml" --from 10.250.0.1 --to relay/relay-0 --port 443
+printf '%s\n' '{"from":"10.250.3.4","to":"relay/relay-0","port":443,"ipFamily":"IPv6"}' >"$tmp/bad-family.jsonl"
+expect_bad "an IPv4 address in an IPv6 probe: exit 2" 'bad-family.jsonl:1: .*10.250.3.4.* is an IPv4 address but the probe is IPv6' \
+	"$ctl" verdict "${objs[@]}" --probes "$tmp/bad-family.jsonl"
+cat >"$tmp/v6-except-v4.yaml" <<'EOF2'
+apiVersion: networking.k8s.io/v1
+kind: NetworkPolicy
+metadata: {name: mixed, namespace: apps}
+spec:
+  podSelector: {}
+  policyTypes: [Ingress]
+  ingress:
+  - from:
+    - ipBlock: {cidr: "::/0", except: [169.254.169.254/32]}
+EOF2
+expect_bad "except of the other address family: exit 2 naming the field" \
+	'NetworkPolicy apps/mixed: spec.ingress\[0\].from\[0\].ipBlock.except\[0\]: 169.254.169.254/32 is not the same address family as cidr ::/0' \
+	"$ctl" verdict -f "$here/objects.yaml" -f "$tmp/v6-except-v4.yaml" --from 10.250.0.1 --to apps/web --port 80
+cat >"$tmp/mapped-pod.yaml" <<'EOF2'
+apiVersion: v1
+kind: Pod
+metadata: {name: odd, namespace: apps}
+spec: {containers: [{name: c}]}
+status: {podIP: "::ffff:10.244.9.9"}
+EOF2
+expect_bad "a pod IP in the IPv4-mapped IPv6 form: exit 2" \
+	'Pod apps/odd: status.podIP: .*::ffff:10.244.9.9.* is an IPv4-mapped IPv6 address' \
+	"$ctl" verdict -f "$tmp/mapped-pod.yaml" --from 10.250.0.1 --to apps/odd --port 80
 expect_bad "missing objects: exit 2" "give objects with -f" "$ctl" verdict --from a/b --to c/d --port 1
 
 echo "cli: $pass passed, $fail failed"

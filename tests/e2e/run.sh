@@ -28,6 +28,10 @@ set -u
 
 BUILD=${1:-build}
 HERE=$(cd "$(dirname "$0")" && pwd)
+# The map layout version the agent pins under, and the next one (for the
+# migration check).
+LAYOUT=$(sed -n 's/^#define NP_PIN_LAYOUT_VERSION \([0-9]*\)u$/\1/p' "$HERE/../../user/pin.h")
+NEXT_LAYOUT=$((LAYOUT + 1))
 ROOT=$(cd "$HERE/../.." && pwd)
 case $BUILD in /*) ;; *) BUILD=$ROOT/$BUILD ;; esac
 AGENT=$BUILD/netpol-agent
@@ -254,7 +258,7 @@ check "np_pod_ingress attached on np-relay TC egress" filters_on np-relay egress
 check "attached on np-other (pod other/client-0)" filters_on np-other ingress
 check "not attached on np-aks (not a pod in the objects)" no_filters_on np-aks ingress
 check "not attached on np-uplink (remote pod routed via the default route)" no_clsact_on np-uplink
-check "maps and programs pinned under $PIN/v2" test -e "$PIN/v2/np_ct" -a -e "$PIN/v2/np_pod_ingress"
+check "maps and programs pinned under $PIN/v$LAYOUT" test -e "$PIN/v$LAYOUT/np_ct" -a -e "$PIN/v$LAYOUT/np_pod_ingress"
 
 # ---- enforcement ----
 check "aks 10.250.0.5 -> relay:443 allowed, echo completes (replies pass the relay's egress isolation)" \
@@ -336,7 +340,7 @@ check "standard mode: an interface without a known pod is left alone" no_filters
 # ---- kill -9 with open connections; a denied peer stays denied ----
 hold k9_v4 aks 10.244.1.10 443 4000
 hold k9_v6 other fd00:250::5 443 4000
-ct_id() { bpftool map show pinned "$PIN/v2/np_ct" 2>/dev/null | sed -n 's/^\([0-9]*\):.*/\1/p'; }
+ct_id() { bpftool map show pinned "$PIN/v$LAYOUT/np_ct" 2>/dev/null | sed -n 's/^\([0-9]*\):.*/\1/p'; }
 CT_ID=$(ct_id)
 kill -KILL "$AGENT_PID"; wait "$AGENT_PID" 2>/dev/null; AGENT_PID=
 check "after kill -9: filters still on np-relay" eval 'filters_on np-relay ingress && filters_on np-relay egress'
@@ -378,12 +382,12 @@ check "SIGTERM: aks -> relay:443 still allowed" allowed aks 10.244.1.10 443
 
 # ---- map layout change: new maps, filters switched, old pins removed ----
 hold layout aks 10.244.1.10 443 3000
-NETPOL_PIN_LAYOUT=3 start_agent "$TMP/agent3.log"
-check "layout v3: maps created fresh and filters switched" \
+NETPOL_PIN_LAYOUT=$NEXT_LAYOUT start_agent "$TMP/agent3.log"
+check "layout v$NEXT_LAYOUT: maps created fresh and filters switched" \
 	eval 'grep -q "pinned maps of another layout version" "$TMP/agent3.log" && grep -q "took over np-relay" "$TMP/agent3.log"'
-check "layout v3: the v2 pins are removed, v3 pinned" eval '[ ! -e "$PIN/v2" ] && [ -e "$PIN/v3/np_ct" ]'
-check "layout v3: TCP connection open across the switch kept working" held layout
-check "layout v3: other -> relay:443 denied" denied other 10.244.1.10 443
+check "layout v$NEXT_LAYOUT: the v$LAYOUT pins are removed, v$NEXT_LAYOUT pinned" eval '[ ! -e "$PIN/v$LAYOUT" ] && [ -e "$PIN/v$NEXT_LAYOUT/np_ct" ]'
+check "layout v$NEXT_LAYOUT: TCP connection open across the switch kept working" held layout
+check "layout v$NEXT_LAYOUT: other -> relay:443 denied" denied other 10.244.1.10 443
 stop_pid "$AGENT_PID" TERM
 AGENT_PID=
 

@@ -51,10 +51,23 @@ static void test_addr_parse_v6(void **state)
 	assert_int_equal(a.b[0], 0xfd);
 	assert_int_equal(a.b[15], 1);
 	assert_string_equal(str(&a), "fd00::1");
-	/* the IPv4-mapped form is IPv4 */
-	assert_int_equal(np_addr_parse("::ffff:192.168.0.1", &a), 0);
-	assert_true(np_addr_is_v4(&a));
-	assert_string_equal(str(&a), "192.168.0.1");
+	/* IPv6 text of the IPv4-mapped form is neither family: refused
+	 * (the datapath drops such packets), unless asked for explicitly */
+	assert_int_equal(np_addr_parse("::ffff:192.168.0.1", &a), -EAFNOSUPPORT);
+	assert_int_equal(np_addr_parse("::ffff:c0a8:1", &a), -EAFNOSUPPORT);
+	{
+		bool v4 = true;
+
+		assert_int_equal(np_addr_parse_any("::ffff:192.168.0.1", &a, &v4), 0);
+		assert_false(v4);
+		assert_int_equal(np_addr_parse_any("192.168.0.1", &a, &v4), 0);
+		assert_true(v4);
+	}
+	/* other IPv6 forms near the mapped range stay IPv6 */
+	assert_int_equal(np_addr_parse("::192.168.0.1", &a), 0);
+	assert_false(np_addr_is_v4(&a));
+	assert_int_equal(np_addr_parse("::fffe:192.168.0.1", &a), 0);
+	assert_false(np_addr_is_v4(&a));
 }
 
 static void test_addr_parse_bad(void **state)
@@ -149,7 +162,7 @@ static void test_cidr_contains(void **state)
 	assert_false(np_cidr_contains_addr(&b, &x));
 	assert_int_equal(np_addr_parse("10.2.0.1", &x), 0);
 	assert_false(np_cidr_contains_addr(&a, &x));
-	/* 0.0.0.0/0 covers IPv4 only; ::/0 covers everything */
+	/* 0.0.0.0/0 covers IPv4 only; ::/0 covers IPv6 only */
 	assert_int_equal(np_cidr_parse("0.0.0.0/0", &a), 0);
 	assert_int_equal(np_addr_parse("fd00::1", &x), 0);
 	assert_false(np_cidr_contains_addr(&a, &x));
@@ -157,6 +170,34 @@ static void test_cidr_contains(void **state)
 	assert_true(np_cidr_contains_addr(&any6, &x));
 	assert_int_equal(np_addr_parse("1.1.1.1", &x), 0);
 	assert_true(np_cidr_contains_addr(&a, &x));
+	assert_false(np_cidr_contains_addr(&any6, &x));
+	assert_false(np_cidr_contains(&any6, &a));
+	assert_false(np_cidr_contains(&a, &any6));
+	/* IPv6 blocks in the mapped range have IPv4's bits, not its family */
+	assert_int_equal(np_cidr_parse("::ffff:0:0/96", &b), 0);
+	assert_false(b.v4);
+	assert_false(np_cidr_contains_addr(&b, &x));
+	assert_false(np_cidr_contains(&b, &a));
+	assert_false(np_cidr_contains(&a, &b));
+	assert_true(np_cidr_contains(&any6, &b));
+	assert_false(np_cidr_equal(&a, &b));
+	assert_memory_equal(a.addr.b, b.addr.b, 16);
+	assert_int_equal(a.plen, b.plen);
+	assert_int_equal(np_cidr_parse("::ffff:1.1.1.0/120", &b), 0);
+	assert_false(np_cidr_contains_addr(&b, &x));
+	assert_int_equal(np_cidr_parse("1.1.1.0/24", &b), 0);
+	assert_true(np_cidr_contains_addr(&b, &x));
+	{
+		char buf[64];
+
+		assert_int_equal(np_cidr_parse("::ffff:10.0.0.0/104", &b), 0);
+		assert_string_equal(np_cidr_str(&b, buf, sizeof(buf)), "::ffff:10.0.0.0/104");
+		assert_int_equal(np_cidr_parse("10.0.0.0/8", &b), 0);
+		assert_string_equal(np_cidr_str(&b, buf, sizeof(buf)), "10.0.0.0/8");
+		np_cidr_host(&x, &b);
+		assert_true(b.v4);
+		assert_string_equal(np_cidr_str(&b, buf, sizeof(buf)), "1.1.1.1/32");
+	}
 	/* odd prefix lengths */
 	assert_int_equal(np_cidr_parse("10.0.0.128/25", &a), 0);
 	assert_int_equal(np_addr_parse("10.0.0.127", &x), 0);

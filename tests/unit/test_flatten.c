@@ -131,7 +131,8 @@ static void test_same_item_two_blocks(void **state)
 	np_flat_free(&f);
 }
 
-/* IPv4 blocks never cover IPv6 and ::/0 covers both. */
+/* IPv4 blocks never cover IPv6 and IPv6 blocks never cover IPv4: not even
+ * ::/0 or ::ffff:0:0/96, whose bits contain every mapped IPv4 address. */
 static void test_families(void **state)
 {
 	struct np_block b[] = {
@@ -150,8 +151,54 @@ static void test_families(void **state)
 		struct np_block all = { .cidr = { .plen = 0 }, .item = 9 };
 
 		assert_int_equal(np_flatten(&all, 1, &f), 0);
-		EXPECT_ITEMS(&f, "1.2.3.4", 0, 9);
+		EXPECT_ITEMS(&f, "1.2.3.4", 0);
 		EXPECT_ITEMS(&f, "2001:db8::1", 0, 9);
+		np_flat_free(&f);
+	}
+	{
+		/* An IPv6 block written in the mapped form is still IPv6. */
+		struct np_block m[] = {
+			{ cidr("::ffff:0:0/96"), NULL, 0, 3 },
+			{ cidr("::ffff:10.0.0.0/104"), NULL, 0, 4 },
+		};
+
+		assert_int_equal(np_flatten(m, 2, &f), 0);
+		EXPECT_ITEMS(&f, "10.1.2.3", 0);
+		EXPECT_ITEMS(&f, "169.254.169.254", 0);
+		np_flat_free(&f);
+	}
+}
+
+/* The dual-stack "egress anywhere except the metadata service" policy: the
+ * ::/0 peer must not re-allow 169.254.169.254. */
+static void test_imds_dual_stack(void **state)
+{
+	struct np_cidr imds = cidr("169.254.169.254/32");
+	struct np_block b[] = {
+		{ cidr("0.0.0.0/0"), &imds, 1, 1 },
+		{ cidr("::/0"), NULL, 0, 2 },
+	};
+	struct np_flat f;
+
+	(void)state;
+	assert_int_equal(np_flatten(b, 2, &f), 0);
+	EXPECT_ITEMS(&f, "169.254.169.254", 0);
+	EXPECT_ITEMS(&f, "169.254.169.253", 0, 1);
+	EXPECT_ITEMS(&f, "8.8.8.8", 0, 1);
+	EXPECT_ITEMS(&f, "2001:db8::1", 0, 2);
+	EXPECT_ITEMS(&f, "fd00:ec2::254", 0, 2);
+	np_flat_free(&f);
+	/* The same with the peers the other way round, and the except of the
+	 * other family's block nowhere near. */
+	{
+		struct np_block r[] = {
+			{ cidr("::/0"), NULL, 0, 2 },
+			{ cidr("0.0.0.0/0"), &imds, 1, 1 },
+		};
+
+		assert_int_equal(np_flatten(r, 2, &f), 0);
+		EXPECT_ITEMS(&f, "169.254.169.254", 0);
+		EXPECT_ITEMS(&f, "2001:db8::1", 0, 2);
 		np_flat_free(&f);
 	}
 }
@@ -174,7 +221,15 @@ static void test_random_against_definition(void **state)
 			int plen = 24 + rand_r(&seed) % 7;
 			int host = rand_r(&seed) % 256;
 
-			snprintf(buf, sizeof(buf), "10.0.0.%d/%d", host, plen);
+			/* One block in four is the same prefix written as an
+			 * IPv6 block (::ffff:10.0.0.x/(96+n)): it has the
+			 * same bits and must cover none of the addresses. */
+			bool v6 = rand_r(&seed) % 4 == 0;
+
+			if (v6)
+				snprintf(buf, sizeof(buf), "::ffff:10.0.0.%d/%d", host, 96 + plen);
+			else
+				snprintf(buf, sizeof(buf), "10.0.0.%d/%d", host, plen);
 			blocks[i].cidr = cidr(buf);
 			blocks[i].item = (uint32_t)(rand_r(&seed) % 4);
 			blocks[i].n_except = 0;
@@ -187,7 +242,10 @@ static void test_random_against_definition(void **state)
 
 				if (eplen > 32)
 					continue;
-				snprintf(buf, sizeof(buf), "10.0.0.%d/%d", eh, eplen);
+				if (v6)
+					snprintf(buf, sizeof(buf), "::ffff:10.0.0.%d/%d", eh, 96 + eplen);
+				else
+					snprintf(buf, sizeof(buf), "10.0.0.%d/%d", eh, eplen);
 				excepts[i][blocks[i].n_except++] = cidr(buf);
 			}
 		}
@@ -207,6 +265,8 @@ static void test_random_against_definition(void **state)
 				for (size_t i = 0; i < nb && !in; i++) {
 					bool ex = false;
 
+					if (!blocks[i].cidr.v4)
+						continue; /* IPv6: never an IPv4 address */
 					if (blocks[i].item != item ||
 					    !np_cidr_contains_addr(&blocks[i].cidr, &a))
 						continue;
@@ -277,6 +337,7 @@ int main(void)
 		cmocka_unit_test(test_except_does_not_shadow_other_rule),
 		cmocka_unit_test(test_same_item_two_blocks),
 		cmocka_unit_test(test_families),
+		cmocka_unit_test(test_imds_dual_stack),
 		cmocka_unit_test(test_random_against_definition),
 		cmocka_unit_test(test_port_ranges),
 	};

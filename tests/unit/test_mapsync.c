@@ -93,12 +93,13 @@ static struct view resolve(struct model *md, const struct probe *p)
 	for (size_t it = 0; np_hashmap_next(&md->maps[NP_SYNC_PEERS], &it, &k, &val);) {
 		const struct np_peer_key *pk = k;
 		struct np_cidr c;
-		int plen = (int)pk->prefixlen - 32;
+		int plen = (int)pk->prefixlen - NP_PEER_KEY_BITS_FIXED;
 
 		if (pk->set_id != v.set || plen <= best)
 			continue;
 		memcpy(c.addr.b, pk->addr, NP_ADDR_LEN);
 		c.plen = (uint8_t)plen;
+		c.v4 = pk->family == NP_FAMILY_IPV4;
 		if (!np_cidr_contains_addr(&c, &peer))
 			continue;
 		best = plen;
