@@ -72,6 +72,53 @@ static __always_inline __u64 np_ct_timeout(__u8 proto, __u8 state)
 }
 
 /*
+ * The entry is the tombstone of a connection a policy change revoked
+ * (verdict DENY): every packet of it, in either direction, is dropped and
+ * counted into the connection's denial aggregate, and refreshes the
+ * tombstone, so neither end's retransmissions nor the server's own packets
+ * can be picked up as a new or mid-stream connection.  Only a connection
+ * judged anew replaces it: for TCP a fresh SYN (from either side); for
+ * other protocols, which have no handshake, a later policy change that
+ * allows it again in its own direction, or the idle timeout.
+ */
+static __always_inline int np_ct_revoked(struct __sk_buff *skb, struct np_ctx *c,
+					 struct np_ct_val *ct)
+{
+	struct np_res r;
+	__u8 state = ct->state;
+
+	if (c->key.proto == NP_PROTO_TCP) {
+		if (np_tcp_fresh_syn(c->p.tcp_flags)) {
+			bpf_map_delete_elem(&np_ct, &c->key);
+			return NP_CT_AGAIN;
+		}
+		state |= np_tcp_bits(c->p.tcp_flags, c->dir == ct->origin);
+		if (state != ct->state)
+			ct->state = state;
+	} else if (ct->gen != c->gen) {
+		__u8 origin = ct->origin & 1;
+		__u16 dport = origin == NP_DIR_EGRESS ? c->key.remote_port : c->key.local_port;
+
+		np_judge_new(origin, &c->key, dport, &r);
+		if (r.verdict != NP_VERDICT_DENY) {
+			bpf_map_delete_elem(&np_ct, &c->key);
+			return NP_CT_AGAIN;
+		}
+		ct->gen = c->gen;
+	}
+	if (ct->last_seen != c->now)
+		ct->last_seen = c->now;
+	r.cookie = ct->cookie;
+	r.ep_id = ct->ep_id;
+	r.verdict = NP_VERDICT_DENY;
+	r.reason = NP_REASON_REVOKED;
+	r.pad[0] = 0;
+	r.pad[1] = 0;
+	np_deny_account(skb, c, &r, ct->origin);
+	return TC_ACT_SHOT;
+}
+
+/*
  * An np_ct entry exists.  Returns TC_ACT_OK / TC_ACT_SHOT, or NP_CT_AGAIN
  * when the entry is to be ignored (it has been deleted).  This is the fast
  * path: for a current entry it is a few compares and at most two stores.
@@ -93,6 +140,8 @@ static __always_inline int np_ct_hit(struct __sk_buff *skb, struct np_ctx *c,
 		bpf_map_delete_elem(&np_ct, &c->key);
 		return NP_CT_AGAIN;
 	}
+	if (ct->verdict == NP_VERDICT_DENY)
+		return np_ct_revoked(skb, c, ct);
 
 	if (ct->gen != c->gen) {
 		/* Policy changed since the verdict: re-judge the direction
@@ -103,15 +152,20 @@ static __always_inline int np_ct_hit(struct __sk_buff *skb, struct np_ctx *c,
 
 		np_judge_new(origin, &c->key, dport, &r);
 		if (r.verdict == NP_VERDICT_DENY) {
-			/* The event keeps the rule that used to allow it and
-			 * the counters so far; the verdict and reason are the
-			 * new ones. */
-			if ((ct->flow & NP_FLOW_LOGGED) || np_flow_logged(NP_VERDICT_DENY)) {
-				ct->verdict = r.verdict;
-				ct->reason = r.reason;
+			/* Revoked.  The event keeps the rule that used to
+			 * allow it and the counters so far; the verdict and
+			 * reason are the new ones.  The entry stays as a
+			 * tombstone (np_ct_revoked): deleting it would let
+			 * the next packet be picked up as the reply of a
+			 * connection the other side may open. */
+			ct->verdict = r.verdict;
+			ct->reason = r.reason;
+			if ((ct->flow & NP_FLOW_LOGGED) || np_flow_logged(NP_VERDICT_DENY))
 				np_emit(c, &c->key, ct, NP_EV_CUT, NP_END_NONE);
-			}
-			bpf_map_delete_elem(&np_ct, &c->key);
+			ct->reason = NP_REASON_REVOKED;
+			ct->flow |= NP_FLOW_ENDED;
+			ct->gen = c->gen;
+			ct->last_seen = c->now;
 			return TC_ACT_SHOT;
 		}
 		ct->gen = c->gen;
@@ -168,7 +222,7 @@ static __always_inline int np_deny_cached(struct __sk_buff *skb, const struct np
 		r.ep_id = d->ep_id;
 		r.verdict = d->verdict;
 		r.reason = d->reason;
-		np_deny_account(skb, c, &r);
+		np_deny_account(skb, c, &r, c->dir);
 	}
 	return 1;
 }
@@ -221,7 +275,7 @@ static __noinline int np_ct_miss(struct __sk_buff *skb, struct np_ctx *c)
 
 	if (r.verdict == NP_VERDICT_DENY) {
 		bpf_map_update_elem(&np_ct_deny, &c->key, &v, BPF_ANY);
-		np_deny_account(skb, c, &r);
+		np_deny_account(skb, c, &r, c->dir);
 		return TC_ACT_SHOT;
 	}
 	if (np_flow_logged(r.verdict)) {

@@ -142,9 +142,12 @@ static __always_inline int np_deny_budget_ok(const struct np_ctx *c)
  * aggregate and emit NP_EV_DENY when the aggregate is new or its interval
  * is over.  The client's port is zeroed in the aggregate's key: the verdict
  * never depends on it, and a flood over many ports stays one aggregate.
+ * ORIGIN is the direction the attempt was opened in: the packet's own for
+ * new traffic, the connection's for packets of a revoked connection (both
+ * of its directions then land in one aggregate, the client's port zeroed).
  */
 static __noinline int np_deny_account(struct __sk_buff *skb, const struct np_ctx *c,
-				      const struct np_res *r)
+				      const struct np_res *r, __u32 origin)
 {
 	struct np_ct_key k;
 	struct np_ct_val *agg;
@@ -152,9 +155,10 @@ static __noinline int np_deny_account(struct __sk_buff *skb, const struct np_ctx
 
 	if (!np_flow_logged(NP_VERDICT_DENY))
 		return 0;
+	origin &= 1;
 	__builtin_memcpy(&k, &c->key, sizeof(k));
-	/* The sender of a denied packet is the client of the attempt. */
-	if (c->dir == NP_DIR_INGRESS) {
+	/* The opener of the attempt is its client. */
+	if (origin == NP_DIR_INGRESS) {
 		client_port = k.remote_port;
 		k.remote_port = 0;
 	} else {
@@ -169,14 +173,12 @@ static __noinline int np_deny_account(struct __sk_buff *skb, const struct np_ctx
 		v.created = c->now;
 		v.gen = c->gen;
 		v.cookie = r->cookie;
-		v.origin = c->dir;
+		v.origin = origin;
 		v.verdict = r->verdict;
 		v.reason = r->reason;
 		v.ep_id = r->ep_id;
-		v.packets[0] = 1;
-		v.bytes[0] = skb->len;
+		np_flow_count(skb, c, &v, origin == c->dir);
 		v.last_report = (__u32)c->now;
-		v.tcp_flags = c->key.proto == NP_PROTO_TCP ? np_flow_tcp_flags(c->p.tcp_flags) : 0;
 		v.flow = NP_FLOW_LOGGED;
 		v.eph_port = client_port;
 		bpf_map_update_elem(&np_flow_deny, &k, &v, BPF_ANY);
@@ -184,7 +186,7 @@ static __noinline int np_deny_account(struct __sk_buff *skb, const struct np_ctx
 			np_emit(c, &k, &v, NP_EV_DENY, NP_END_NONE);
 		return 0;
 	}
-	np_flow_count(skb, c, agg, 1);
+	np_flow_count(skb, c, agg, origin == c->dir);
 	if (agg->eph_port != client_port && !(agg->flow & NP_FLOW_MULTI_PORT)) {
 		agg->flow |= NP_FLOW_MULTI_PORT;
 		agg->eph_port = 0;

@@ -266,7 +266,7 @@ static __always_inline int judge(struct __sk_buff *skb, const __u8 dir)
 		};
 
 		np_ct_key_fill(&c, skb); /* ports unknown: 0 */
-		np_deny_account(skb, &c, &r);
+		np_deny_account(skb, &c, &r, c.dir);
 		return TC_ACT_SHOT;
 	}
 
@@ -303,7 +303,7 @@ static __always_inline int judge(struct __sk_buff *skb, const __u8 dir)
 				.reason = NP_REASON_SPOOFED,
 			};
 
-			np_deny_account(skb, &c, &r);
+			np_deny_account(skb, &c, &r, c.dir);
 			return TC_ACT_SHOT;
 		}
 	}

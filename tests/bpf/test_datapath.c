@@ -908,17 +908,23 @@ static void test_policy_change_cut(void **state)
 	assert_int_equal(np_datapath_gen(&e->dp, &gen), 0);
 	assert_int_equal(gen, 1);
 
-	/* TCP 80 no longer allowed: cut. */
+	/* TCP 80 no longer allowed: cut, the entry kept as a tombstone. */
 	assert_int_equal(run(e, IN, &ack), TC_ACT_SHOT);
-	assert_int_equal(ct_get(e->dp.map_ct, &ack, IN, &v), -ENOENT);
+	assert_int_equal(ct_get(e->dp.map_ct, &ack, IN, &v), 0);
+	assert_int_equal(v.verdict, NP_VERDICT_DENY);
+	assert_int_equal(v.reason, NP_REASON_REVOKED);
+	assert_true(v.flow & NP_FLOW_ENDED);
 	assert_int_equal(drain_events(e), 1);
 	assert_int_equal(e->ev[0].kind, NP_EV_CUT);
 	assert_int_equal(e->ev[0].verdict, NP_VERDICT_DENY);
 	assert_int_equal(e->ev[0].reason, NP_REASON_NO_RULE);
 	assert_int_equal(e->ev[0].cookie, 100);
 	assert_int_equal(e->ev[0].dir, IN);
-	/* ... and stays cut (judged again as new: denied). */
+	/* ... and stays cut, without another cut event. */
 	assert_int_equal(run(e, IN, &ack), TC_ACT_SHOT);
+	assert_int_equal(drain_events(e), 1);
+	assert_int_equal(e->ev[0].kind, NP_EV_DENY);
+	assert_int_equal(e->ev[0].reason, NP_REASON_REVOKED);
 
 	/* Still allowed flows survive, re-stamped with the new generation;
 	 * the egress-opened one is re-judged in its own direction even though
@@ -1004,6 +1010,183 @@ static void test_families(void **state)
 	assert_int_equal(run(e, IN, &mapped_dst), TC_ACT_SHOT);
 	assert_no_state(e);
 	assert_int_equal(drain_events(e), 0);
+}
+
+/*
+ * Revocation with one direction unrestricted (the mission's kind of policy:
+ * the server isolated for ingress only).  Pod D (10.0.0.5) uses set 1 for
+ * ingress and set 2 for egress as the test chooses; 0 = not isolated.
+ */
+#define POD_D4 V4(10, 0, 0, 5)
+
+static void put_pod_d(struct env *e, uint32_t set_in, uint32_t set_eg)
+{
+	static const struct np_addr d4 = POD_D4;
+	struct np_iface ifc = { .ep_id = 12, .n_addrs = 1 };
+	uint32_t ifindex = 1;
+
+	put_endpoint(e, &d4, 12, set_in, set_eg, 0);
+	ifc.addrs[0] = d4;
+	assert_int_equal(bpf_map_update_elem(e->dp.map_ifaces, &ifindex, &ifc, BPF_ANY), 0);
+}
+
+static void del_port(struct env *e, uint32_t class_id, uint8_t proto, uint16_t port)
+{
+	struct np_port_key k = port_key(class_id, proto, port, NP_PORT_KEY_BITS_FULL);
+
+	assert_int_equal(bpf_map_delete_elem(e->dp.map_ports, &k), 0);
+}
+
+static void count_kinds(struct env *e, int *cut, int *deny, uint8_t *deny_reason)
+{
+	drain_events(e);
+	*cut = *deny = 0;
+	for (int i = 0; i < e->n_ev; i++) {
+		if (e->ev[i].kind == NP_EV_CUT)
+			(*cut)++;
+		if (e->ev[i].kind == NP_EV_DENY) {
+			(*deny)++;
+			*deny_reason = e->ev[i].reason;
+		}
+	}
+}
+
+static void test_revoked_ingress_only(void **state)
+{
+	struct env *e = *state;
+	struct np_pkt_spec syn = { TCP4(PEER_IN4, 40000, POD_D4, 80, SYN) };
+	struct np_pkt_spec synack = { TCP4(POD_D4, 80, PEER_IN4, 40000, SYN | ACK) };
+	struct np_pkt_spec c_ack = { TCP4(PEER_IN4, 40000, POD_D4, 80, ACK) };
+	struct np_pkt_spec s_ack = { TCP4(POD_D4, 80, PEER_IN4, 40000, ACK) };
+	struct np_pkt_spec syn2 = { TCP4(PEER_IN4, 40001, POD_D4, 80, SYN) };
+	struct np_pkt_spec synack2 = { TCP4(POD_D4, 80, PEER_IN4, 40001, SYN | ACK) };
+	struct np_pkt_spec c_ack2 = { TCP4(PEER_IN4, 40001, POD_D4, 80, ACK) };
+	struct np_pkt_spec s_ack2 = { TCP4(POD_D4, 80, PEER_IN4, 40001, ACK) };
+	struct np_ct_val v;
+	uint8_t reason = 0;
+	int cut, deny;
+
+	put_pod_d(e, 1, 0);
+	/* Two open connections to D:80. */
+	assert_int_equal(run(e, IN, &syn), TC_ACT_OK);
+	assert_int_equal(run(e, EG, &synack), TC_ACT_OK);
+	assert_int_equal(run(e, IN, &c_ack), TC_ACT_OK);
+	assert_int_equal(run(e, IN, &syn2), TC_ACT_OK);
+	assert_int_equal(run(e, EG, &synack2), TC_ACT_OK);
+	assert_int_equal(run(e, IN, &c_ack2), TC_ACT_OK);
+	drain_events(e);
+
+	del_port(e, 10, NP_PROTO_TCP, 80);
+	assert_int_equal(np_datapath_bump_gen(&e->dp), 0);
+
+	/* Connection 1, the client's retransmission first, then the
+	 * server's own packet (its egress is unrestricted: without the
+	 * tombstone it would open a "new" egress flow), then the client. */
+	assert_int_equal(run(e, IN, &c_ack), TC_ACT_SHOT);
+	assert_int_equal(run(e, IN, &c_ack), TC_ACT_SHOT);
+	assert_int_equal(run(e, EG, &s_ack), TC_ACT_SHOT);
+	assert_int_equal(run(e, IN, &c_ack), TC_ACT_SHOT);
+	assert_int_equal(ct_get(e->dp.map_ct, &c_ack, IN, &v), 0);
+	assert_int_equal(v.verdict, NP_VERDICT_DENY);
+	assert_int_equal(v.reason, NP_REASON_REVOKED);
+	assert_int_equal(v.origin, IN);
+	/* One cut event; the later drops, both directions, in one denial
+	 * aggregate (the client's port zeroed) with reason "revoked". */
+	count_kinds(e, &cut, &deny, &reason);
+	assert_int_equal(cut, 1);
+	assert_int_equal(deny, 1);
+	assert_int_equal(reason, NP_REASON_REVOKED);
+	assert_int_equal(map_count(e->dp.map_flow_deny, sizeof(struct np_ct_key)), 1);
+
+	/* Connection 2, the server's packet first. */
+	assert_int_equal(run(e, EG, &s_ack2), TC_ACT_SHOT);
+	assert_int_equal(run(e, IN, &c_ack2), TC_ACT_SHOT);
+	assert_int_equal(run(e, EG, &s_ack2), TC_ACT_SHOT);
+	count_kinds(e, &cut, &deny, &reason);
+	assert_int_equal(cut, 1);
+	assert_int_equal(deny, 0); /* the same aggregate as connection 1 */
+
+	/* An unrelated policy change does not bring TCP back. */
+	assert_int_equal(np_datapath_bump_gen(&e->dp), 0);
+	assert_int_equal(run(e, EG, &s_ack), TC_ACT_SHOT);
+	assert_int_equal(run(e, IN, &c_ack), TC_ACT_SHOT);
+	/* Even the rule coming back does not revive the old connection... */
+	put_port(e, 10, NP_PROTO_TCP, 80, NP_PORT_KEY_BITS_FULL, 100);
+	assert_int_equal(np_datapath_bump_gen(&e->dp), 0);
+	assert_int_equal(run(e, IN, &c_ack), TC_ACT_SHOT);
+	assert_int_equal(run(e, EG, &s_ack), TC_ACT_SHOT);
+	/* ... a fresh SYN, judged under the policy in force, replaces it. */
+	assert_int_equal(run(e, IN, &syn), TC_ACT_OK);
+	assert_ct(e, &syn, IN, NP_VERDICT_ALLOW, NP_REASON_POLICY, IN, 100);
+	assert_int_equal(run(e, EG, &synack), TC_ACT_OK);
+	assert_int_equal(run(e, IN, &c_ack), TC_ACT_OK);
+	/* A fresh SYN while the policy still denies: denied as new. */
+	del_port(e, 10, NP_PROTO_TCP, 80);
+	assert_int_equal(np_datapath_bump_gen(&e->dp), 0);
+	assert_int_equal(run(e, IN, &c_ack2), TC_ACT_SHOT);
+	assert_int_equal(run(e, IN, &syn2), TC_ACT_SHOT);
+	assert_denied(e, &syn2, IN, NP_REASON_NO_RULE);
+}
+
+static void test_revoked_egress_only(void **state)
+{
+	struct env *e = *state;
+	struct np_pkt_spec syn = { TCP4(POD_D4, 40010, PEER_EG4, 443, SYN) };
+	struct np_pkt_spec synack = { TCP4(PEER_EG4, 443, POD_D4, 40010, SYN | ACK) };
+	struct np_pkt_spec c_ack = { TCP4(POD_D4, 40010, PEER_EG4, 443, ACK) };
+	struct np_pkt_spec s_data = { TCP4(PEER_EG4, 443, POD_D4, 40010, ACK) };
+	struct np_ct_val v;
+	uint8_t reason = 0;
+	int cut, deny;
+
+	put_pod_d(e, 0, 2);
+	assert_int_equal(run(e, EG, &syn), TC_ACT_OK);
+	assert_int_equal(run(e, IN, &synack), TC_ACT_OK);
+	assert_int_equal(run(e, EG, &c_ack), TC_ACT_OK);
+	drain_events(e);
+	del_port(e, 20, NP_PROTO_TCP, 443);
+	assert_int_equal(np_datapath_bump_gen(&e->dp), 0);
+	/* The remote server's packet first: D's ingress is not isolated, so
+	 * without the tombstone it would pass as a new ingress flow. */
+	assert_int_equal(run(e, IN, &s_data), TC_ACT_SHOT);
+	assert_int_equal(run(e, EG, &c_ack), TC_ACT_SHOT);
+	assert_int_equal(run(e, IN, &s_data), TC_ACT_SHOT);
+	assert_int_equal(ct_get(e->dp.map_ct, &c_ack, EG, &v), 0);
+	assert_int_equal(v.reason, NP_REASON_REVOKED);
+	assert_int_equal(v.origin, EG);
+	count_kinds(e, &cut, &deny, &reason);
+	assert_int_equal(cut, 1);
+	assert_int_equal(deny, 1);
+	assert_int_equal(reason, NP_REASON_REVOKED);
+}
+
+static void test_revoked_udp(void **state)
+{
+	struct env *e = *state;
+	struct np_pkt_spec req = { .src = PEER_IN4, .dst = POD_D4, .proto = NP_PROTO_UDP, .sport = 5353, .dport = 53 };
+	struct np_pkt_spec rep = { .src = POD_D4, .dst = PEER_IN4, .proto = NP_PROTO_UDP, .sport = 53, .dport = 5353 };
+	struct np_ct_val v;
+
+	put_pod_d(e, 1, 0);
+	assert_int_equal(run(e, IN, &req), TC_ACT_OK);
+	assert_int_equal(run(e, EG, &rep), TC_ACT_OK);
+	del_port(e, 10, NP_PROTO_UDP, 53);
+	assert_int_equal(np_datapath_bump_gen(&e->dp), 0);
+	/* The server's datagram first: its egress is unrestricted. */
+	assert_int_equal(run(e, EG, &rep), TC_ACT_SHOT);
+	assert_int_equal(run(e, IN, &req), TC_ACT_SHOT);
+	assert_int_equal(run(e, EG, &rep), TC_ACT_SHOT);
+	/* An unrelated change: re-judged in its own direction, still denied. */
+	assert_int_equal(np_datapath_bump_gen(&e->dp), 0);
+	assert_int_equal(run(e, EG, &rep), TC_ACT_SHOT);
+	assert_int_equal(ct_get(e->dp.map_ct, &req, IN, &v), 0);
+	assert_int_equal(v.reason, NP_REASON_REVOKED);
+	/* Allowed again: UDP has no handshake, the flow resumes. */
+	put_port(e, 10, NP_PROTO_UDP, 53, NP_PORT_KEY_BITS_FULL, 101);
+	assert_int_equal(np_datapath_bump_gen(&e->dp), 0);
+	assert_int_equal(run(e, IN, &req), TC_ACT_OK);
+	assert_ct(e, &req, IN, NP_VERDICT_ALLOW, NP_REASON_POLICY, IN, 101);
+	assert_int_equal(run(e, EG, &rep), TC_ACT_OK);
 }
 
 static void test_deny_cache(void **state)
@@ -1468,6 +1651,9 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_icmp_echo_reply, setup_default, teardown),
 		cmocka_unit_test_setup_teardown(test_policy_change_cut, setup_default, teardown),
 		cmocka_unit_test_setup_teardown(test_families, setup_default, teardown),
+		cmocka_unit_test_setup_teardown(test_revoked_ingress_only, setup_default, teardown),
+		cmocka_unit_test_setup_teardown(test_revoked_egress_only, setup_default, teardown),
+		cmocka_unit_test_setup_teardown(test_revoked_udp, setup_default, teardown),
 		cmocka_unit_test_setup_teardown(test_deny_cache, setup_default, teardown),
 		cmocka_unit_test_setup_teardown(test_expired, setup_default, teardown),
 		cmocka_unit_test_setup_teardown(test_tcp_reopen, setup_default, teardown),
