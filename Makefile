@@ -151,6 +151,7 @@ test-conformance: all
 
 test-e2e: all
 	$(Q)tests/e2e/run.sh $(BUILD)
+	$(Q)tests/e2e/revoke.sh $(BUILD)
 
 test-flows: all
 	$(Q)tests/flows/run.sh $(BUILD)

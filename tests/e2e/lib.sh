@@ -43,6 +43,29 @@ start_listener() { # POD [--udp] PORT
 	LISTENER_PIDS+=($!)
 }
 
+# hold NAME POD ADDR PORT DURATION_MS [options]: a connection exchanging a
+# line every 100 ms in the background; `held NAME` / `broken NAME` later
+# (the scripts set HOLD_PIDS).
+hold() {
+	local name=$1 pod=$2 addr=$3 port=$4 ms=$5; shift 5
+	ip netns exec "$NP_PREFIX-$pod" "$NPCONN" hold --interval-ms 100 --duration-ms "$ms" \
+		--timeout-ms 1000 "$@" "$addr" "$port" 2>"$TMP/hold-$name.log" &
+	HOLD_PIDS+=($!)
+	eval "HOLD_$name=$!"
+	sleep 0.3
+}
+hold_result() { local pid; eval "pid=\$HOLD_$1"; wait "$pid"; }
+held() {
+	hold_result "$1" && grep -q "held" "$TMP/hold-$1.log" && return 0
+	sed 's/^/# /' "$TMP/hold-$1.log"
+	return 1
+}
+broken() {
+	! hold_result "$1" && grep -q "broken" "$TMP/hold-$1.log" && return 0
+	sed 's/^/# /' "$TMP/hold-$1.log"
+	return 1
+}
+
 # The agent in the node's network namespace only: `ip netns exec` would
 # also remount /sys and hide the bpf filesystem the agent pins to.
 agent_ns() { nsenter --net="/run/netns/$NODE_NS" "$AGENT" "$@"; }

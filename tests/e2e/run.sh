@@ -105,28 +105,6 @@ start_agent() {
 	wait_for_log "$log" 'msg="ready' 100
 }
 
-# hold NAME POD ADDR PORT DURATION_MS [options]: a connection exchanging a
-# line every 100 ms in the background; `held NAME` / `broken NAME` later.
-hold() {
-	local name=$1 pod=$2 addr=$3 port=$4 ms=$5; shift 5
-	ip netns exec "$NP_PREFIX-$pod" "$NPCONN" hold --interval-ms 100 --duration-ms "$ms" \
-		--timeout-ms 1000 "$@" "$addr" "$port" 2>"$TMP/hold-$name.log" &
-	HOLD_PIDS+=($!)
-	eval "HOLD_$name=$!"
-	sleep 0.3
-}
-hold_result() { local pid; eval "pid=\$HOLD_$1"; wait "$pid"; }
-held() {
-	hold_result "$1" && grep -q "held" "$TMP/hold-$1.log" && return 0
-	sed 's/^/# /' "$TMP/hold-$1.log"
-	return 1
-}
-broken() {
-	! hold_result "$1" && grep -q "broken" "$TMP/hold-$1.log" && return 0
-	sed 's/^/# /' "$TMP/hold-$1.log"
-	return 1
-}
-
 # edit FILE: replace a watched file atomically (rename), as editors and
 # kubectl-style tools do; the agent must apply it within a second.
 put() { cp "$1" "$2.tmp" && mv "$2.tmp" "$2"; }
