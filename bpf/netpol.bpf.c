@@ -136,6 +136,7 @@ struct {
 
 #include "policy.h"
 #include "conntrack.h"
+#include "related.h"
 
 /* fe80::/10 or :: as source, fe80::/10 or ff00::/8 as destination. */
 static __always_inline int np_link_scoped(const struct np_addr *src, const struct np_addr *dst)
@@ -259,6 +260,12 @@ static __always_inline int judge(struct __sk_buff *skb, const __u8 dir)
 		return TC_ACT_OK;
 
 	c.now = bpf_jiffies64();
+	if (c.p.icmp_err) {
+		st = bpf_map_lookup_elem(&np_state, &zero);
+		c.gen = st ? st->gen : 0;
+		if (np_icmp_related(skb, &c) == 0)
+			return TC_ACT_OK; /* NP_REASON_RELATED */
+	}
 	if (c.p.frag == NP_FRAG_LATER && np_frag_ports(&c.p) < 0) {
 		struct np_res r = {
 			.verdict = NP_VERDICT_DENY,

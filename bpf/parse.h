@@ -50,6 +50,14 @@
 #define NP_ICMPV6_MLD_QUERY 130
 #define NP_ICMPV6_MLD_DONE 132
 #define NP_ICMPV6_MLD2_REPORT 143
+/* Errors that quote the offending packet: destination unreachable
+ * (fragmentation needed included), time exceeded, parameter problem; for
+ * ICMPv6 also packet too big. */
+#define NP_ICMP_DEST_UNREACH 3
+#define NP_ICMP_TIME_EXCEEDED 11
+#define NP_ICMP_PARAMETERPROB 12
+#define NP_ICMPV6_DEST_UNREACH 1
+#define NP_ICMPV6_PARAMPROB 4
 
 enum np_frag_kind {
 	NP_FRAG_NONE = 0,
@@ -73,7 +81,9 @@ struct np_pkt {
 	__u8 proto;
 	__u8 tcp_flags;
 	__u8 frag;      /* enum np_frag_kind */
-	__u8 pad;
+	__u8 icmp_err;  /* an ICMP/ICMPv6 error: its body quotes a packet's headers */
+	__u16 l4_off;   /* offset of the L4 header from skb->data */
+	__u16 pad;
 } __attribute__((aligned(8)));
 
 struct hdr_cursor {
@@ -183,6 +193,12 @@ static __always_inline int np_parse_l4(const __u8 *l4, struct np_pkt *p)
 		     type == NP_ICMPV6_MLD2_REPORT))
 			return NP_PARSE_PASS;
 		if ((p->proto == NP_PROTO_ICMP &&
+		     (type == NP_ICMP_DEST_UNREACH || type == NP_ICMP_TIME_EXCEEDED ||
+		      type == NP_ICMP_PARAMETERPROB)) ||
+		    (p->proto == NP_PROTO_ICMPV6 && type >= NP_ICMPV6_DEST_UNREACH &&
+		     type <= NP_ICMPV6_PARAMPROB))
+			p->icmp_err = 1;
+		if ((p->proto == NP_PROTO_ICMP &&
 		     (type == NP_ICMP_ECHO || type == NP_ICMP_ECHOREPLY)) ||
 		    (p->proto == NP_PROTO_ICMPV6 &&
 		     (type == NP_ICMPV6_ECHO || type == NP_ICMPV6_ECHOREPLY))) {
@@ -267,6 +283,7 @@ static __always_inline int np_parse_ipv6_ext(struct __sk_buff *skb, __u32 off,
 	if (np_ipv6_is_ext(nexthdr))
 		return NP_PARSE_BAD;
 	p->proto = nexthdr;
+	p->l4_off = (__u16)off;
 	need = np_l4_need(nexthdr);
 	if (need && bpf_skb_load_bytes(skb, off, buf, need) < 0)
 		return NP_PARSE_BAD;
@@ -330,10 +347,110 @@ static __always_inline int np_parse(struct __sk_buff *skb, struct np_pkt *p)
 	/* A later fragment has no L4 header: its ports come from np_frags. */
 	if (p->frag == NP_FRAG_LATER)
 		return NP_PARSE_OK;
+	p->l4_off = (__u16)(nh.pos - (void *)(long)skb->data);
 	rc = np_copy_l4(nh.pos, data_end, np_l4_need(p->proto), buf);
 	if (rc != NP_PARSE_OK)
 		return rc;
 	return np_parse_l4(buf, p);
+}
+
+/* The 5-tuple of the packet an ICMP error quotes. */
+struct np_inner {
+	struct np_addr src;
+	struct np_addr dst;
+	__u16 sport; /* network order; ICMP echo: the identifier */
+	__u16 dport;
+	__u8 proto;
+	__u8 pad[3];
+} __attribute__((aligned(8)));
+
+/*
+ * Parse the packet quoted by an ICMP (V6 = 0) or ICMPv6 error whose header
+ * starts at OFF: the inner IP header (IPv4 options skipped, up to
+ * NP_IPV6_MAX_EXT IPv6 extension headers walked) and its ports or echo
+ * identifier.  0, or -1 when there is no usable 5-tuple (truncated, a later
+ * fragment, another family, an unknown protocol).  Read with
+ * bpf_skb_load_bytes() at scalar offsets, like the extension headers above;
+ * not inlined: only ICMP errors come here.
+ */
+static __noinline int np_parse_icmp_inner(struct __sk_buff *skb, __u32 off, __u32 v6,
+					  struct np_inner *in)
+{
+	__u8 h[40] __attribute__((aligned(8)));
+	__u32 nexthdr;
+	int i;
+
+	off += 8; /* the ICMP header: type, code, checksum, 4 more bytes */
+	if (!v6) {
+		if (bpf_skb_load_bytes(skb, off, h, 20) < 0)
+			return -1;
+		if ((h[0] >> 4) != 4 || (h[0] & 0xf) < 5)
+			return -1;
+		if ((h[6] & 0x1f) || h[7]) /* a later fragment: no ports */
+			return -1;
+		np_addr_from_v4(&in->src, *(__be32 *)(h + 12));
+		np_addr_from_v4(&in->dst, *(__be32 *)(h + 16));
+		nexthdr = h[9];
+		off += (h[0] & 0xf) * 4;
+	} else {
+		if (bpf_skb_load_bytes(skb, off, h, 40) < 0)
+			return -1;
+		if ((h[0] >> 4) != 6)
+			return -1;
+		__builtin_memcpy(&in->src, h + 8, sizeof(in->src));
+		__builtin_memcpy(&in->dst, h + 24, sizeof(in->dst));
+		if (np_addr_v4(&in->src) || np_addr_v4(&in->dst))
+			return -1;
+		nexthdr = h[6];
+		off += 40;
+		for (i = 0; i < NP_IPV6_MAX_EXT; i++) {
+			__u32 len;
+
+			if (!np_ipv6_is_ext(nexthdr))
+				break;
+			if (bpf_skb_load_bytes(skb, off, h, 8) < 0)
+				return -1;
+			if (nexthdr == NP_IPPROTO_FRAGMENT) {
+				if (((((__u32)h[2] << 8) | h[3]) & 0xFFF8) != 0)
+					return -1;
+				len = 8;
+			} else if (nexthdr == NP_IPPROTO_AH) {
+				len = ((__u32)h[1] + 2) * 4;
+			} else {
+				len = ((__u32)h[1] + 1) * 8;
+			}
+			nexthdr = h[0];
+			off += len;
+		}
+		if (np_ipv6_is_ext(nexthdr))
+			return -1;
+	}
+	in->proto = (__u8)nexthdr;
+	switch (nexthdr) {
+	case NP_PROTO_TCP:
+	case NP_PROTO_UDP:
+	case NP_PROTO_SCTP:
+		/* An error quotes at least 8 bytes of L4: the ports. */
+		if (bpf_skb_load_bytes(skb, off, h, 4) < 0)
+			return -1;
+		in->sport = *(__u16 *)h;
+		in->dport = *(__u16 *)(h + 2);
+		return 0;
+	case NP_PROTO_ICMP:
+	case NP_PROTO_ICMPV6:
+		if ((nexthdr == NP_PROTO_ICMPV6) != (v6 != 0))
+			return -1;
+		if (bpf_skb_load_bytes(skb, off, h, 8) < 0)
+			return -1;
+		if (v6 ? (h[0] != NP_ICMPV6_ECHO && h[0] != NP_ICMPV6_ECHOREPLY)
+		       : (h[0] != NP_ICMP_ECHO && h[0] != NP_ICMP_ECHOREPLY))
+			return -1;
+		in->sport = *(__u16 *)(h + 4);
+		in->dport = in->sport;
+		return 0;
+	default:
+		return -1;
+	}
 }
 
 #endif /* NP_PARSE_H */

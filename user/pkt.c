@@ -87,8 +87,14 @@ static void put_l4(const struct np_pkt_spec *s, __u8 *l4, size_t l4_total)
 	case NP_PROTO_ICMP:
 	case NP_PROTO_ICMPV6:
 		l4[0] = s->icmp_type;
-		put16(l4 + 4, s->sport);                           /* identifier */
-		put16(l4 + 6, 1);                                  /* sequence */
+		l4[1] = s->icmp_code;
+		if (s->icmp_type == 8 || s->icmp_type == 0 || s->icmp_type == 128 ||
+		    s->icmp_type == 129 || !s->icmp_rest) {
+			put16(l4 + 4, s->sport);                   /* identifier */
+			put16(l4 + 6, 1);                          /* sequence */
+		} else {
+			put32(l4 + 4, s->icmp_rest);               /* MTU, pointer */
+		}
 		break;
 	default:
 		break;
@@ -239,11 +245,41 @@ int np_pkt_build(const struct np_pkt_spec *s, void *buf, size_t cap)
 
 	if (l4_len)
 		put_l4(s, l4, l4_len + s->payload_len);
-	for (size_t i = 0; i < s->payload_len; i++)
-		l4[l4_len + i] = (__u8)i;
+	if (s->payload)
+		memcpy(l4 + l4_len, s->payload, s->payload_len);
+	else
+		for (size_t i = 0; i < s->payload_len; i++)
+			l4[l4_len + i] = (__u8)i;
 	if (l4_len && !s->frag)
 		put_l4_csum(s, v4, l4, l4_len + s->payload_len);
 	err = (int)len;
+cleanup:
+	return err;
+}
+
+int np_pkt_build_icmp_error(const struct np_addr *from, __u8 type, __u8 code, __u32 rest,
+			    const struct np_pkt_spec *inner, void *buf, size_t cap)
+{
+	__u8 quoted[1600];
+	struct np_pkt_spec outer = { 0 };
+	int n, v4 = !inner->ipv6 && is_v4(&inner->src);
+	int err;
+
+	n = np_pkt_build(inner, quoted, sizeof(quoted));
+	if (n < 0) {
+		err = n;
+		goto cleanup;
+	}
+	outer.src = *from;
+	outer.dst = inner->src;
+	outer.ipv6 = (__u8)!v4;
+	outer.proto = v4 ? NP_PROTO_ICMP : NP_PROTO_ICMPV6;
+	outer.icmp_type = type;
+	outer.icmp_code = code;
+	outer.icmp_rest = rest;
+	outer.payload = quoted + ETH_HLEN;
+	outer.payload_len = (__u16)(n - ETH_HLEN);
+	err = np_pkt_build(&outer, buf, cap);
 cleanup:
 	return err;
 }

@@ -23,6 +23,9 @@ struct np_pkt_spec {
 	__u16 payload_len;       /* bytes of payload after L4 header */
 	__u8 ipv6;               /* build IPv6 even with v4-mapped addresses (invalid on
 				  * the wire: the datapath must drop such packets) */
+	__u8 icmp_code;
+	__u32 icmp_rest;         /* ICMP header bytes 4-7 of non-echo types (an MTU) */
+	const __u8 *payload;     /* payload_len bytes of payload; NULL: a counting pattern */
 };
 
 #define NP_PKT_FRAG_NONE 0
@@ -36,6 +39,13 @@ struct np_pkt_spec {
  * small); Ethernet header included.  IPv4 header, TCP, UDP, ICMP and ICMPv6
  * checksums are correct for unfragmented packets. */
 int np_pkt_build(const struct np_pkt_spec *s, void *buf, size_t cap);
+
+/* An ICMP (IPv4) or ICMPv6 error of TYPE/CODE/REST from FROM to INNER's
+ * source, quoting the packet INNER describes (its headers and payload,
+ * without the Ethernet header), as a router or the peer would send it.
+ * Returns the frame length or -errno. */
+int np_pkt_build_icmp_error(const struct np_addr *from, __u8 type, __u8 code, __u32 rest,
+			    const struct np_pkt_spec *inner, void *buf, size_t cap);
 
 /* bpf_prog_test_run_opts wrapper: 0 or -errno; retval/duration optional
  * (duration is the kernel's average per run, ns). */

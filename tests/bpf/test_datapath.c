@@ -1189,6 +1189,113 @@ static void test_revoked_udp(void **state)
 	assert_int_equal(run(e, EG, &rep), TC_ACT_OK);
 }
 
+/*
+ * ICMP errors about allowed connections pass in both directions (path MTU
+ * discovery, unreachables, time exceeded) whoever sends them; errors about
+ * nothing known, about revoked connections or about another pod's packets
+ * are judged as ICMP from their sender (here: no rule, dropped).
+ */
+#define ROUTER4 V4(192, 0, 2, 1)
+#define ROUTER6 V6(0xfd99, 1)
+
+static uint32_t run_icmp_error(struct env *e, int dir, struct np_addr from, uint8_t type,
+			       uint8_t code, uint32_t rest, const struct np_pkt_spec *inner,
+			       int cut_to)
+{
+	uint8_t buf[2048];
+	int len = np_pkt_build_icmp_error(&from, type, code, rest, inner, buf, sizeof(buf));
+
+	assert_true(len > 0);
+	if (cut_to > 0 && cut_to < len)
+		len = cut_to;
+	return run_raw(e, dir, buf, len);
+}
+
+static void test_icmp_related(void **state)
+{
+	struct env *e = *state;
+	/* A's connections: TCP out to 10.2.0.9:443 (IPv4, IPv6), UDP in
+	 * from 10.1.2.3 to port 53, a ping to 10.3.0.5. */
+	struct np_pkt_spec out4 = { TCP4(POD_A4, 40010, PEER_EG4, 443, SYN) };
+	struct np_pkt_spec out4_data = { TCP4(POD_A4, 40010, PEER_EG4, 443, ACK), .payload_len = 1400 };
+	struct np_pkt_spec out4_opts = { TCP4(POD_A4, 40010, PEER_EG4, 443, ACK), .ip_opts_len = 8 };
+	struct np_pkt_spec out6 = { TCP4(POD_A6, 40020, PEER_EG6, 443, SYN) };
+	struct np_pkt_spec out6_ext = { TCP4(POD_A6, 40020, PEER_EG6, 443, ACK), .n_v6_ext = 3, .payload_len = 1200 };
+	struct np_pkt_spec other4 = { TCP4(POD_A4, 40011, PEER_EG4, 443, ACK) };
+	struct np_pkt_spec udp_in = { .src = PEER_IN4, .dst = POD_A4, .proto = NP_PROTO_UDP, .sport = 5353, .dport = 53 };
+	struct np_pkt_spec udp_in_other = udp_in;
+	struct np_pkt_spec ping = { .src = POD_A4, .dst = PEER_ANY4, .proto = NP_PROTO_ICMP, .icmp_type = 8, .sport = 77 };
+	struct np_pkt_spec not_a = { TCP4(POD_B4, 40010, PEER_EG4, 443, ACK) };
+	struct np_addr router4 = ROUTER4, router6 = ROUTER6;
+
+	udp_in_other.sport = 5354;
+	assert_int_equal(run(e, EG, &out4), TC_ACT_OK);
+	assert_int_equal(run(e, EG, &out6), TC_ACT_OK);
+	assert_int_equal(run(e, IN, &udp_in), TC_ACT_OK);
+	assert_int_equal(run(e, EG, &ping), TC_ACT_OK);
+	drain_events(e);
+	int before = map_count(e->dp.map_ct, sizeof(struct np_ct_key));
+
+	/* Fragmentation needed from a router no rule mentions, quoting a
+	 * full-size segment, and one with IPv4 options in the quote. */
+	assert_int_equal(run_icmp_error(e, IN, router4, 3, 4, 1400, &out4_data, 0), TC_ACT_OK);
+	assert_int_equal(run_icmp_error(e, IN, router4, 3, 4, 1400, &out4_opts, 0), TC_ACT_OK);
+	/* Packet too big, the quote with three extension headers. */
+	assert_int_equal(run_icmp_error(e, IN, router6, 2, 0, 1280, &out6_ext, 1280 + 14), TC_ACT_OK);
+	/* Destination unreachable from the peer itself; time exceeded about
+	 * the ping. */
+	assert_int_equal(run_icmp_error(e, IN, a_pod_b4, 3, 1, 0, &out4_data, 0), TC_ACT_OK);
+	assert_int_equal(run_icmp_error(e, IN, router4, 11, 0, 0, &ping, 0), TC_ACT_OK);
+	/* From the pod: port unreachable about the datagram it received. */
+	{
+		struct np_pkt_spec q = udp_in;
+		uint8_t buf[512];
+		struct np_addr a4 = POD_A4;
+		int len;
+
+		/* The quote is of the peer's datagram; the error goes to the
+		 * peer, from the pod. */
+		len = np_pkt_build_icmp_error(&a4, 3, 3, 0, &q, buf, sizeof(buf));
+		assert_true(len > 0);
+		assert_int_equal(run_raw(e, EG, buf, len), TC_ACT_OK);
+		q = udp_in_other; /* no such flow: judged, egress has no rule for ICMP */
+		len = np_pkt_build_icmp_error(&a4, 3, 3, 0, &q, buf, sizeof(buf));
+		assert_true(len > 0);
+		assert_int_equal(run_raw(e, EG, buf, len), TC_ACT_SHOT);
+	}
+	/* Related errors change no state and send no event. */
+	assert_int_equal(map_count(e->dp.map_ct, sizeof(struct np_ct_key)), before);
+	assert_int_equal(drain_events(e), 1); /* the denied port unreachable */
+
+	/* Errors about nothing we know, truncated quotes, quotes of another
+	 * pod's packet: judged as ICMP from the router, no rule: dropped. */
+	assert_int_equal(run_icmp_error(e, IN, router4, 3, 4, 1400, &other4, 0), TC_ACT_SHOT);
+	assert_int_equal(run_icmp_error(e, IN, router4, 3, 4, 1400, &out4_data, 14 + 20 + 8 + 20 + 2),
+			 TC_ACT_SHOT);
+	/* Sent to A, quoting a packet of B's (10.0.0.2) that is otherwise
+	 * A's connection: not A's, so judged, and dropped. */
+	{
+		uint8_t buf[512];
+		struct np_pkt_spec q = out4_data;
+		int len;
+
+		q.payload_len = 0;
+		len = np_pkt_build_icmp_error(&router4, 3, 4, 1400, &q, buf, sizeof(buf));
+		assert_true(len > 0);
+		assert_int_equal(run_raw(e, IN, buf, len), TC_ACT_OK);
+		buf[14 + 20 + 8 + 12 + 3] = 2; /* quoted source 10.0.0.1 -> 10.0.0.2 */
+		assert_int_equal(run_raw(e, IN, buf, len), TC_ACT_SHOT);
+	}
+	/* The same error delivered to B: B is not isolated, any ICMP passes. */
+	assert_int_equal(run_icmp_error(e, IN, router4, 3, 4, 1400, &not_a, 0), TC_ACT_OK);
+	/* A revoked connection: its errors are no longer related. */
+	del_port(e, 20, NP_PROTO_TCP, 443);
+	assert_int_equal(np_datapath_bump_gen(&e->dp), 0);
+	assert_int_equal(run_icmp_error(e, IN, router4, 3, 4, 1400, &out6_ext, 0), TC_ACT_SHOT);
+	assert_int_equal(run(e, EG, &out4_data), TC_ACT_SHOT); /* now a tombstone */
+	assert_int_equal(run_icmp_error(e, IN, router4, 3, 4, 1400, &out4_data, 0), TC_ACT_SHOT);
+}
+
 static void test_deny_cache(void **state)
 {
 	struct env *e = *state;
@@ -1654,6 +1761,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_revoked_ingress_only, setup_default, teardown),
 		cmocka_unit_test_setup_teardown(test_revoked_egress_only, setup_default, teardown),
 		cmocka_unit_test_setup_teardown(test_revoked_udp, setup_default, teardown),
+		cmocka_unit_test_setup_teardown(test_icmp_related, setup_default, teardown),
 		cmocka_unit_test_setup_teardown(test_deny_cache, setup_default, teardown),
 		cmocka_unit_test_setup_teardown(test_expired, setup_default, teardown),
 		cmocka_unit_test_setup_teardown(test_tcp_reopen, setup_default, teardown),
