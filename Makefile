@@ -152,6 +152,7 @@ test-conformance: all
 test-e2e: all
 	$(Q)tests/e2e/run.sh $(BUILD)
 	$(Q)tests/e2e/revoke.sh $(BUILD)
+	$(Q)tests/e2e/pmtu.sh $(BUILD)
 
 test-flows: all
 	$(Q)tests/flows/run.sh $(BUILD)

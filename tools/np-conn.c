@@ -23,6 +23,14 @@
  *       succeeded ("held ..."), 1 at the first that did not ("broken after
  *       ... ms at exchange N: ..."), 2 on bad usage.
  *
+ *   np-conn fetch [--bytes N] [--timeout-ms N] ADDR PORT
+ *       Ask the TCP server for N bytes (default 1048576, at most 64 MiB)
+ *       with "fetch N\n" and check that all of them arrive, with the
+ *       server's pattern, within N ms (default 10000): large answers, for
+ *       the path MTU test.  Exit 0 ok, 1 failed (stalled, closed, wrong
+ *       data), 2 usage.  The listener answers a first line "fetch N" this
+ *       way and closes; any other connection is echoed.
+ *
  *   np-conn syn --count N ADDR PORT
  *       Start N TCP connections at once (non-blocking connect: one SYN
  *       each, from N different source ports) and close them right away:
@@ -59,12 +67,14 @@ static void usage(FILE *f)
 		"usage: np-conn listen [--udp] PORT\n"
 		"       np-conn connect [--udp] [--timeout-ms N] [--source ADDR] ADDR PORT\n"
 		"       np-conn hold [--udp] [--interval-ms N] [--duration-ms N] [--timeout-ms N] ADDR PORT\n"
+		"       np-conn fetch [--bytes N] [--timeout-ms N] ADDR PORT\n"
 		"       np-conn syn --count N ADDR PORT\n"
 		"\n"
 		"listen:  echo server on [::]:PORT (dual-stack); TCP: one line per connection\n"
 		"connect: send \"ping\\n\", expect the echo; exit 0 ok, 1 failed, 2 usage\n"
 		"hold:    one connection, a line echoed every interval for the duration;\n"
 		"         exit 0 held, 1 broken (when and how on stderr), 2 usage\n"
+		"fetch:   ask the server for N bytes (default 1 MiB) and check them all\n"
 		"syn:     N connection attempts at once from N source ports, closed at once\n");
 }
 
@@ -140,10 +150,55 @@ static int bind_any(int type, uint16_t port)
 	return fd;
 }
 
+#define FETCH_MAX (64L << 20)
+
+/* Byte I of a fetch answer. */
+static char fetch_byte(long i)
+{
+	return (char)(i % 251);
+}
+
+/* BUF[0..N) begins with "fetch N\n": send N pattern bytes.  1 when it
+ * was a fetch (answered or not), 0 otherwise. */
+static int serve_fetch(int c, const char *buf, ssize_t n)
+{
+	char line[32], chunk[16384];
+	long want, sent = 0;
+	char *end = NULL;
+	ssize_t i;
+
+	if (n < 7 || memcmp(buf, "fetch ", 6) != 0)
+		return 0;
+	for (i = 6; i < n && i < (ssize_t)sizeof(line) - 1 && buf[i] != '\n'; i++)
+		;
+	if (i >= n || buf[i] != '\n')
+		return 1;
+	memcpy(line, buf + 6, (size_t)(i - 6));
+	line[i - 6] = '\0';
+	want = strtol(line, &end, 10);
+	if (!end || *end || want < 1 || want > FETCH_MAX)
+		return 1;
+	while (sent < want) {
+		size_t k = sizeof(chunk);
+		ssize_t w;
+
+		if ((long)k > want - sent)
+			k = (size_t)(want - sent);
+		for (size_t j = 0; j < k; j++)
+			chunk[j] = fetch_byte(sent + (long)j);
+		w = send(c, chunk, k, MSG_NOSIGNAL);
+		if (w <= 0)
+			return 1;
+		sent += w;
+	}
+	return 1;
+}
+
 static void serve_tcp_conn(int c)
 {
 	struct timeval tv = { .tv_sec = 30 };
 	char buf[4096];
+	bool first = true;
 
 	setsockopt(c, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
 	setsockopt(c, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
@@ -152,6 +207,9 @@ static void serve_tcp_conn(int c)
 
 		if (n <= 0)
 			break;
+		if (first && serve_fetch(c, buf, n))
+			break;
+		first = false;
 		if (send(c, buf, (size_t)n, MSG_NOSIGNAL) < 0)
 			break;
 	}
@@ -425,6 +483,69 @@ cleanup:
 	return ret;
 }
 
+/* ---- fetch ---- */
+
+static int do_fetch(long bytes, int timeout_ms, const char *addr, uint16_t port)
+{
+	struct sockaddr_storage ss;
+	socklen_t len;
+	int64_t start = now_ms(), deadline = start + timeout_ms;
+	char req[32], buf[16384];
+	long got = 0;
+	int fd = -1, err, ret = EXIT_FAIL;
+	size_t rl;
+
+	if (parse_addr(addr, port, &ss, &len)) {
+		fprintf(stderr, "np-conn fetch: \"%s\" is not an IPv4 or IPv6 address\n", addr);
+		return EXIT_USAGE;
+	}
+	err = open_connected(&ss, len, false, NULL, 0, deadline, &fd);
+	if (err)
+		goto fail;
+	rl = (size_t)snprintf(req, sizeof(req), "fetch %ld\n", bytes);
+	if (send(fd, req, rl, MSG_NOSIGNAL) < 0) {
+		err = errno;
+		goto fail;
+	}
+	while (got < bytes) {
+		ssize_t n;
+
+		err = -wait_fd(fd, POLLIN, deadline);
+		if (err)
+			goto fail;
+		n = recv(fd, buf, sizeof(buf), 0);
+		if (n < 0 && (errno == EAGAIN || errno == EINTR))
+			continue;
+		if (n < 0) {
+			err = errno;
+			goto fail;
+		}
+		if (n == 0) {
+			fprintf(stderr, "np-conn fetch: %s port %u: closed after %ld of %ld bytes\n",
+				addr, port, got, bytes);
+			goto cleanup;
+		}
+		for (ssize_t i = 0; i < n; i++)
+			if (buf[i] != fetch_byte(got + i)) {
+				fprintf(stderr, "np-conn fetch: %s port %u: wrong byte at offset %ld\n",
+					addr, port, got + (long)i);
+				goto cleanup;
+			}
+		got += n;
+	}
+	fprintf(stderr, "np-conn fetch: TCP %s port %u: fetched %ld bytes in %lld ms\n",
+		addr, port, got, (long long)(now_ms() - start));
+	ret = 0;
+	goto cleanup;
+fail:
+	fprintf(stderr, "np-conn fetch: TCP %s port %u: %s after %lld ms, %ld of %ld bytes\n",
+		addr, port, what(err), (long long)(now_ms() - start), got, bytes);
+cleanup:
+	if (fd >= 0)
+		close(fd);
+	return ret;
+}
+
 /* ---- syn ---- */
 
 static int do_syn(long count, const char *addr, uint16_t port)
@@ -473,12 +594,14 @@ int main(int argc, char **argv)
 		{ "interval-ms", required_argument, NULL, 'i' },
 		{ "duration-ms", required_argument, NULL, 'd' },
 		{ "count", required_argument, NULL, 'c' },
+		{ "bytes", required_argument, NULL, 'b' },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
 	};
 	const char *cmd, *source = NULL;
 	bool udp = false;
 	long timeout_ms = 2000, interval_ms = 100, duration_ms = 3000, count = 0;
+	long bytes = 1L << 20;
 	bool timeout_set = false;
 	uint16_t port;
 	int opt;
@@ -521,6 +644,16 @@ int main(int argc, char **argv)
 			}
 			break;
 		}
+		case 'b': {
+			char *end = NULL;
+
+			bytes = strtol(optarg, &end, 10);
+			if (!end || *end || bytes < 1 || bytes > FETCH_MAX) {
+				fprintf(stderr, "np-conn: --bytes \"%s\" is not 1..%ld\n", optarg, FETCH_MAX);
+				return EXIT_USAGE;
+			}
+			break;
+		}
 		case 's':
 			source = optarg;
 			break;
@@ -553,6 +686,13 @@ int main(int argc, char **argv)
 		}
 		return do_hold(udp, (int)interval_ms, (int)duration_ms,
 			       timeout_set ? (int)timeout_ms : 1000, argv[optind], port);
+	}
+	if (strcmp(cmd, "fetch") == 0 && optind == argc - 2 && !source && !udp) {
+		if (parse_port(argv[optind + 1], &port)) {
+			fprintf(stderr, "np-conn fetch: \"%s\" is not a port (1..65535)\n", argv[optind + 1]);
+			return EXIT_USAGE;
+		}
+		return do_fetch(bytes, timeout_set ? (int)timeout_ms : 10000, argv[optind], port);
 	}
 	if (strcmp(cmd, "syn") == 0 && optind == argc - 2 && count > 0 && !source && !udp) {
 		if (parse_port(argv[optind + 1], &port)) {
