@@ -165,6 +165,25 @@ check "a 3.5 s connection gives one record per 1 s interval (>= 3 records for on
 check "its intervals' packets add up (>= 60 packets for 35 exchanges)" \
 	test "$(jq -s --argjson p "$port" "map(select($LONG)) | map(.packets) | add // 0" "$TMP/flows.log")" -ge 60
 
+# ---- a connection cut by a policy change (the relay's ingress-only policy) ----
+in_pod aks "$NPCONN" hold --interval-ms 100 --duration-ms 6000 10.244.1.10 443 2>"$TMP/hold-cut.log" &
+HOLD=$!
+sleep 1
+sed 's|cidr: 10.250.0.0/16|cidr: 10.252.0.0/16|' "$ROOT/policies/relay-allow-aks.yaml" >"$TMP/objects/relay-allow-aks.yaml.tmp"
+mv "$TMP/objects/relay-allow-aks.yaml.tmp" "$TMP/objects/relay-allow-aks.yaml"
+wait "$HOLD"
+check "cut: the held aks -> relay:443 connection breaks when its rule goes" test $? -eq 1
+cport=$(jq -s 'map(select(.flowEnd=="cut" and .srcAddr=="10.250.0.5" and .dstPort==443)) | .[0].srcPort // 0' "$TMP/flows.log")
+check "cut: one record with flowEnd cut, action REJECT" \
+	eval '[ "$cport" -gt 0 ] && [ "$(count ".flowEnd==\"cut\" and .srcPort==$cport and .action==\"REJECT\"")" -eq 1 ]'
+check "cut: the connection's later packets (both ends retransmitting) in REJECT records with reason revoked" \
+	wait_record ".action==\"REJECT\" and .reason==\"revoked\" and .srcAddr==\"10.250.0.5\" and .srcPort==$cport and .dstPort==443" 40
+check "cut: no second cut record for it" test "$(count ".flowEnd==\"cut\" and .srcPort==$cport")" -eq 1
+cp "$ROOT/policies/relay-allow-aks.yaml" "$TMP/objects/relay-allow-aks.yaml.tmp"
+mv "$TMP/objects/relay-allow-aks.yaml.tmp" "$TMP/objects/relay-allow-aks.yaml"
+wait_for_count "$TMP/agent.log" 'msg="reloaded' 2 30
+check "cut: the rule restored, a fresh aks -> relay:443 connection works" allowed aks 10.244.1.10 443
+
 # ---- netpolctl flows over the file ----
 "$NPCTL" flows --file "$TMP/flows.log" --action REJECT --output json >"$TMP/ctl.json" 2>"$TMP/ctl.err"
 check "netpolctl flows --action REJECT: only REJECT records" \
