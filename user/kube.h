@@ -108,6 +108,7 @@ struct np_kubecache {
 	/* "ns/name" (or "name") -> struct np_kentry *, per kind */
 	struct np_hashmap map[NP_KIND_MAX];
 	uint64_t generation;    /* bumped on every change */
+	uint64_t wrong_kind;    /* objects refused: not of the resource's kind */
 };
 
 int np_kubecache_init(struct np_kubecache *c);
@@ -121,6 +122,11 @@ void np_kubecache_free(struct np_kubecache *c);
  * 1 when the cache changed, 0 when not, -ENOMEM. */
 int np_kubecache_upsert(struct np_kubecache *c, enum np_kind kind,
 			const json_t *obj);
+/* NULL when OBJ can be a KIND object (its "kind" absent, as in list items,
+ * or KIND with KIND's apiVersion); else what it claims to be ("Pod",
+ * "PodList", "?" when kind is not a string): such an object (a Pod on the
+ * namespaces watch, a *List, an unknown kind) is never stored. */
+const char *np_kubecache_wrong_kind(enum np_kind kind, const json_t *obj);
 /* Deleted (OBJ: its last state; only the name matters).  1/0 as above. */
 int np_kubecache_delete(struct np_kubecache *c, enum np_kind kind,
 			const json_t *obj);
@@ -159,6 +165,7 @@ struct np_kube_stats {
 	uint64_t bytes;          /* response body bytes received */
 	uint64_t relists;        /* re-lists after 410 */
 	uint64_t errors;         /* failed requests (connection or HTTP) */
+	uint64_t wrong_kind;     /* list items / watch objects of another kind, refused */
 	unsigned watches_open;   /* watch connections open now */
 };
 

@@ -157,6 +157,35 @@ cleanup:
 	return h;
 }
 
+const char *np_kubecache_wrong_kind(enum np_kind kind, const json_t *obj)
+{
+	const json_t *k = json_object_get(obj, "kind");
+	const json_t *api = json_object_get(obj, "apiVersion");
+
+	if (!json_is_object(obj))
+		return "?";
+	if (!k)
+		return NULL;
+	if (!json_is_string(k))
+		return "?";
+	if (strcmp(json_string_value(k), kind_name[kind]) != 0)
+		return json_string_value(k);
+	if (api && (!json_is_string(api) || strcmp(json_string_value(api), kind_api[kind]) != 0))
+		return json_is_string(api) ? json_string_value(api) : "?";
+	return NULL;
+}
+
+/* Exactly one object, of KIND: what the snapshot copies rely on. */
+static bool loaded_one(const struct np_objects *o, enum np_kind kind)
+{
+	size_t n[NP_KIND_MAX] = { o->n_namespaces, o->n_pods, o->n_policies };
+
+	for (int k = 0; k < NP_KIND_MAX; k++)
+		if (n[k] != (k == (int)kind ? 1u : 0u))
+			return false;
+	return true;
+}
+
 int np_kubecache_upsert(struct np_kubecache *c, enum np_kind kind,
 			const json_t *obj)
 {
@@ -169,6 +198,10 @@ int np_kubecache_upsert(struct np_kubecache *c, enum np_kind kind,
 	char key[600];
 	int ret;
 
+	if (np_kubecache_wrong_kind(kind, obj)) {
+		c->wrong_kind++;
+		return 0; /* the caller logs it, naming the resource */
+	}
 	if (object_key(kind, obj, key, sizeof(key))) {
 		np_warn("API: a %s without metadata.name; ignored", kind_name[kind]);
 		return 0;
@@ -185,6 +218,15 @@ int np_kubecache_upsert(struct np_kubecache *c, enum np_kind kind,
 				   kind_api[kind], &err);
 	if (ret == -ENOMEM)
 		goto cleanup;
+	if (!ret && !loaded_one(&e->obj, kind)) {
+		/* Cannot happen after np_kubecache_wrong_kind; never store
+		 * what the snapshot could not copy. */
+		np_err("API: %s %s did not load as one %s; refused", kind_name[kind], key,
+		       kind_name[kind]);
+		c->wrong_kind++;
+		ret = 0;
+		goto cleanup;
+	}
 	if (ret) {
 		/* The API server validated it; we do not understand it.  Not
 		 * keeping an older version of it is the conservative choice. */

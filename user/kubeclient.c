@@ -56,6 +56,7 @@ static const char *const res_path[NP_KIND_MAX] = {
 	[NP_KIND_POLICY] = "/apis/networking.k8s.io/v1/networkpolicies",
 };
 static const char *const res_name[NP_KIND_MAX] = { "namespaces", "pods", "networkpolicies" };
+static const char *const kind_singular[NP_KIND_MAX] = { "Namespace", "Pod", "NetworkPolicy" };
 
 struct res {
 	struct np_kube *k;
@@ -216,6 +217,27 @@ static int append_body(struct res *r, const char *p, size_t n, size_t max)
 
 static uint64_t g_chunk_ms; /* arrival of the chunk being parsed */
 
+/* An object of another kind on this resource's list or watch (a Pod on the
+ * namespaces watch, a *List, an unknown kind): refused with an error, never
+ * stored, counted in netpol_kube_watch_errors_total{kind="wrong-kind"}.
+ * True when OBJ was refused. */
+static bool refuse_wrong_kind(struct res *r, const json_t *obj)
+{
+	const char *claims = np_kubecache_wrong_kind(r->kind, obj);
+	const json_t *meta = json_object_get(obj, "metadata");
+	const char *ns = json_string_value(json_object_get(meta, "namespace"));
+	const char *name = json_string_value(json_object_get(meta, "name"));
+
+	if (!claims)
+		return false;
+	np_err("API %s: object %s%s%s claims to be \"%s\", not a %s; refused (never stored)",
+	       res_name[r->kind], ns ? ns : "", ns ? "/" : "", name ? name : "(unnamed)", claims,
+	       kind_singular[r->kind]);
+	r->k->st.wrong_kind++;
+	np_ops_kube_error(res_name[r->kind], "wrong-kind");
+	return true;
+}
+
 static int on_watch_event(void *ctx, json_t *ev)
 {
 	struct res *r = ctx;
@@ -251,6 +273,8 @@ static int on_watch_event(void *ctx, json_t *ev)
 		r->bad_event = true;
 		return -EPROTO;
 	}
+	if (strcmp(type, "BOOKMARK") != 0 && refuse_wrong_kind(r, obj))
+		return 0; /* logged and counted; the watch goes on */
 	if (strcmp(type, "ADDED") == 0 || strcmp(type, "MODIFIED") == 0)
 		changed = np_kubecache_upsert(&k->cache, r->kind, obj);
 	else if (strcmp(type, "DELETED") == 0)
@@ -332,6 +356,8 @@ static void list_page_done(struct res *r)
 		return;
 	}
 	json_array_foreach(items, i, item) {
+		if (refuse_wrong_kind(r, item))
+			continue;
 		ret = np_kubecache_upsert(&r->staging, r->kind, item);
 		if (ret < 0)
 			break;

@@ -23,6 +23,9 @@ A plain-HTTP control port on loopback drives it from test scripts:
   POST /compact  forget history: every open watch gets ERROR 410 (or is cut,
                  gone_mode http) and resuming from an old resourceVersion fails
   POST /drop     cut every open watch connection (no terminating chunk)
+  POST /inject   {"path", "object"} store OBJECT as is under another resource's
+                 path (it is listed and sent as ADDED there: wrong-kind tests);
+                 {"path", "remove": true} forgets the injected objects
   POST /generate {"namespaces", "pods", "policies", "node", "ns0_pods"}
                  a synthetic cluster
   GET  /stats    requests, lists, watches, open watches, bytes, events sent,
@@ -407,6 +410,20 @@ class ControlHandler(BaseHTTPRequestHandler):
                 STATE.compact_gen += 1
                 STATE.lock.notify_all()
             self.reply({"compacted": STATE.compacted})
+        elif p == "/inject":
+            path = body["path"]
+            with STATE.lock:
+                if body.get("remove"):
+                    for k in [k for k in STATE.objects[path] if k.startswith("~inject-")]:
+                        del STATE.objects[path][k]
+                else:
+                    STATE.rv += 1
+                    obj = body["object"]
+                    obj.setdefault("metadata", {})["resourceVersion"] = str(STATE.rv)
+                    STATE.objects[path]["~inject-%d" % STATE.rv] = obj
+                    STATE.history[path].append((STATE.rv, "ADDED", obj))
+                STATE.lock.notify_all()
+            self.reply({"resourceVersion": STATE.rv})
         elif p == "/drop":
             with STATE.lock:
                 STATE.watch_gen += 1

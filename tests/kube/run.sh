@@ -317,6 +317,22 @@ check "API back: the change made meanwhile is applied (cli-0 allowed)" eventuall
 check "API back: oth-2 denied" eventually web_no oth
 check "agent still running" alive "$AGENT_PID"
 
+# ---- objects of the wrong kind: refused, never stored, no crash loop ----
+kube_ctl /inject '{"path": "/api/v1/namespaces", "object": {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "intruder", "namespace": "back"}, "status": {"podIP": "10.245.1.99"}}}' >/dev/null
+check "a Pod on the namespaces watch: refused, naming the resource and the object" \
+	eventually logged 'API namespaces: object back/intruder claims to be \\"Pod\\", not a Namespace; refused'
+kube_ctl /inject '{"path": "/api/v1/namespaces", "object": {"apiVersion": "v1", "kind": "NamespaceList", "metadata": {"name": "a-list"}, "items": []}}' >/dev/null
+check "a NamespaceList on the namespaces watch: refused" eventually logged 'object a-list claims to be \\"NamespaceList\\"'
+relists=$(count 'namespaces: listed')
+kube_ctl /compact >/dev/null               # the re-list returns both objects too
+check "wrong kinds in the re-list: the agent re-lists" after_more 'namespaces: listed' "$relists"
+check "wrong kinds: the agent is still running" alive "$AGENT_PID"
+check "wrong kinds: enforcement unchanged (cli-0 allowed)" eventually web_ok cli
+check "wrong kinds: enforcement unchanged (oth-2 denied)" web_no oth
+check "wrong kinds counted in netpol_kube_watch_errors_total{kind=\"wrong-kind\"}" \
+	eval 'in_node curl -s http://127.0.0.1:9090/metrics | grep -q "^netpol_kube_watch_errors_total{resource=\"namespaces\",kind=\"wrong-kind\"} [1-9]"'
+kube_ctl /inject '{"path": "/api/v1/namespaces", "remove": true}' >/dev/null
+
 stop_pid "$AGENT_PID"
 check "agent exits 0 on SIGTERM" [ $? -eq 0 ]
 AGENT_PID=

@@ -178,6 +178,55 @@ static void test_invalid_object_drops_old(void **state)
 	np_kubecache_free(&c);
 }
 
+/* Objects of another kind on a resource's list or watch are refused and
+ * never stored: a Pod on the namespaces watch used to be stored as an
+ * empty namespace entry and crashed the next snapshot. */
+static void test_wrong_kind_refused(void **state)
+{
+	struct np_kubecache c;
+	struct np_objects o;
+	json_t *list;
+
+	(void)state;
+	assert_int_equal(np_kubecache_init(&c), 0);
+	upsert(&c, NP_KIND_NAMESPACE, json_pack("{s:s,s:s,s:{s:s}}", "apiVersion", "v1",
+						"kind", "Namespace", "metadata", "name", "ok"), 1);
+	/* a Pod on the namespaces watch */
+	upsert(&c, NP_KIND_NAMESPACE, pod("n", "p", "10.0.0.1", "a", "Running",
+					  "2026-11-28T10:00:00Z", false, false), 0);
+	/* a namespace with the wrong apiVersion, a list, an unknown kind,
+	 * a kind that is not a string */
+	upsert(&c, NP_KIND_NAMESPACE, json_pack("{s:s,s:s,s:{s:s}}", "apiVersion", "v2",
+						"kind", "Namespace", "metadata", "name", "x"), 0);
+	list = json_pack("{s:s,s:s,s:{s:s},s:[{s:{s:s}}]}", "apiVersion", "v1", "kind", "NamespaceList",
+			 "metadata", "name", "l", "items", "metadata", "name", "y");
+	upsert(&c, NP_KIND_NAMESPACE, list, 0);
+	upsert(&c, NP_KIND_POLICY, json_pack("{s:s,s:s,s:{s:s,s:s}}", "apiVersion", "v1", "kind", "Frobnicator",
+					     "metadata", "name", "f", "namespace", "n"), 0);
+	upsert(&c, NP_KIND_POD, json_pack("{s:s,s:i,s:{s:s,s:s}}", "apiVersion", "v1", "kind", 7,
+					  "metadata", "name", "q", "namespace", "n"), 0);
+	assert_int_equal(c.wrong_kind, 5);
+	assert_int_equal(np_kubecache_count(&c, NP_KIND_NAMESPACE), 1);
+	assert_int_equal(np_kubecache_count(&c, NP_KIND_POD), 0);
+	assert_int_equal(np_kubecache_count(&c, NP_KIND_POLICY), 0);
+	/* the snapshot holds only the good namespace */
+	assert_int_equal(np_kubecache_snapshot(&c, NULL, &o), 0);
+	assert_int_equal(o.n_namespaces, 1);
+	assert_string_equal(o.namespaces[0].name, "ok");
+	assert_int_equal(o.n_pods, 0);
+	np_objects_free(&o);
+	/* list items without kind are what lists send: accepted */
+	upsert(&c, NP_KIND_NAMESPACE, json_pack("{s:{s:s}}", "metadata", "name", "nokind"), 1);
+	{
+		json_t *w = json_pack("{s:{}}", "o");
+
+		assert_null(np_kubecache_wrong_kind(NP_KIND_NAMESPACE, json_object_get(w, "o")));
+		assert_string_equal(np_kubecache_wrong_kind(NP_KIND_NAMESPACE, json_object_get(w, "none")), "?");
+		json_decref(w);
+	}
+	np_kubecache_free(&c);
+}
+
 static void test_files_and_api(void **state)
 {
 	const char *files_yaml =
@@ -287,6 +336,7 @@ int main(void)
 		cmocka_unit_test(test_delete_namespace),
 		cmocka_unit_test(test_no_address_and_host_network),
 		cmocka_unit_test(test_invalid_object_drops_old),
+		cmocka_unit_test(test_wrong_kind_refused),
 		cmocka_unit_test(test_files_and_api),
 		cmocka_unit_test(test_replace_after_relist),
 		cmocka_unit_test(test_irrelevant_updates),
