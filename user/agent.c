@@ -1373,6 +1373,7 @@ static void start_ops(struct agent *a)
 		.flows_on = &a->flows_on,
 		.pin_dir = a->pin_path,
 		.node_name = a->node_name ? a->node_name : a->hostname,
+		.kube = &a->kube.kube,
 		.audit = a->lopts.audit_all,
 		.strict = a->strict,
 	};

@@ -20,6 +20,7 @@
 
 #include "agentops.h"
 #include "agentops_int.h"
+#include "kube.h"
 #include "mapusage.h"
 
 static int json_reply(json_t *j, struct np_strbuf *b, const char **type, int status)
@@ -102,6 +103,12 @@ static json_t *maps_json(const struct np_datapath *dp, bool loaded)
 	return arr;
 }
 
+static void invalid_json(void *ctx, const char *object, const char *in_force, const char *why)
+{
+	json_array_append_new(ctx, json_pack("{s:s, s:s, s:s}", "object", object, "inForce", in_force,
+					     "reason", why));
+}
+
 int np_ops_h_status(void *ctx, const struct np_httpd_req *req, struct np_strbuf *b, const char **type)
 {
 	struct np_ops *o = ctx;
@@ -147,6 +154,13 @@ int np_ops_h_status(void *ctx, const struct np_httpd_req *req, struct np_strbuf 
 	json_object_set_new(j, "healthy", json_true());
 	json_object_set_new(j, "ready", json_boolean(np_ops_ready()));
 	json_object_set_new(j, "readiness", ready);
+	{
+		json_t *inv = json_array();
+
+		if (v->kube && *v->kube)
+			np_kubecache_invalid(np_kube_cache(*v->kube), invalid_json, inv);
+		json_object_set_new(j, "invalidObjects", inv);
+	}
 	json_object_set_new(j, "uptimeSeconds", json_integer((json_int_t)((np_now_ms() - o->started_ms) / 1000)));
 	json_object_set_new(j, "pinPath", json_string(v->pin_dir ? v->pin_dir : ""));
 	json_object_set_new(j, "audit", json_boolean(v->audit));

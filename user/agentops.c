@@ -13,6 +13,7 @@
 #include "agentops.h"
 #include "agentops_int.h"
 #include "cwlogs.h"
+#include "kube.h"
 #include "flowrec.h"
 #include "log.h"
 #include "mapusage.h"
@@ -80,6 +81,8 @@ static const struct family_spec families[] = {
 	  "Kubernetes watch events by resource and type"),
 	F(m_kube_relists, "netpol_kube_relists_total", COUNTER, "resource",
 	  "Full re-lists (after 410 Gone or a lost watch), by resource"),
+	F(m_kube_invalid, "netpol_kube_invalid_objects", GAUGE, NULL,
+	  "API objects whose latest version does not validate here: their last good version, or for a policy its isolation alone, is in force"),
 	F(m_cw_requests, "netpol_cloudwatch_requests_total", COUNTER, NULL,
 	  "CloudWatch Logs requests sent (PutLogEvents batches, retries included, and log group/stream creation)"),
 	F(m_cw_retries, "netpol_cloudwatch_retries_total", COUNTER, NULL,
@@ -174,6 +177,9 @@ static void collect(void *ctx)
 		np_metric_set(o->m_cw_bytes_sent, (double)st.bytes_sent, NULL);
 		np_metric_set(o->m_cw_cred_refreshes, (double)st.cred_refreshes, NULL);
 	}
+	if (v->kube && *v->kube)
+		np_metric_set(o->m_kube_invalid,
+			      (double)np_kubecache_invalid(np_kube_cache(*v->kube), NULL, NULL), NULL);
 	if (v->flows && *v->flows_on) {
 		const struct np_flowlog_stats *st = &v->flows->st;
 
@@ -248,6 +254,26 @@ static int h_healthz(void *ctx, const struct np_httpd_req *req, struct np_strbuf
 	return 200;
 }
 
+static void invalid_line(void *ctx, const char *object, const char *in_force, const char *why)
+{
+	struct np_strbuf *b = ctx;
+
+	np_sb_str(b, "invalid: ");
+	np_sb_str(b, object);
+	np_sb_str(b, ": ");
+	np_sb_str(b, in_force);
+	np_sb_str(b, " in force; ");
+	np_sb_str(b, why);
+	np_sb_str(b, "\n");
+}
+
+/* Readiness detail: API objects kept safe because they do not validate. */
+static void readyz_invalid(struct np_ops *o, struct np_strbuf *b)
+{
+	if (o->v.kube && *o->v.kube)
+		np_kubecache_invalid(np_kube_cache(*o->v.kube), invalid_line, b);
+}
+
 static int h_readyz(void *ctx, const struct np_httpd_req *req, struct np_strbuf *b, const char **type)
 {
 	struct np_ops *o = ctx;
@@ -256,6 +282,7 @@ static int h_readyz(void *ctx, const struct np_httpd_req *req, struct np_strbuf 
 	(void)req, (void)type;
 	if (np_ops_ready()) {
 		np_sb_str(b, "ready\n");
+		readyz_invalid(o, b);
 		return 200;
 	}
 	np_sb_str(b, "not ready: waiting for ");
@@ -267,6 +294,7 @@ static int h_readyz(void *ctx, const struct np_httpd_req *req, struct np_strbuf 
 		first = false;
 	}
 	np_sb_str(b, "\n");
+	readyz_invalid(o, b);
 	return 503;
 }
 

@@ -63,6 +63,7 @@ struct np_agent_view {
 	const bool *flows_on;
 	const char *pin_dir;
 	const char *node_name;
+	struct np_kube *const *kube;        /* the API client; NULL / *NULL without --kubernetes */
 	bool audit, strict;
 };
 
@@ -84,7 +85,8 @@ struct np_ops {
 	struct np_metric *m_recompute_seconds, *m_recompute_last, *m_reloads;
 	struct np_metric *m_ready, *m_policies, *m_pods, *m_local_pods, *m_attached,
 		*m_generation, *m_http_requests;
-	struct np_metric *m_kube_reconnects, *m_kube_errors, *m_kube_events, *m_kube_relists;
+	struct np_metric *m_kube_reconnects, *m_kube_errors, *m_kube_events, *m_kube_relists,
+		*m_kube_invalid;
 	struct np_metric *m_cw_requests, *m_cw_retries, *m_cw_records, *m_cw_dropped,
 		*m_cw_queued, *m_cw_spool_records, *m_cw_spool_bytes, *m_cw_bytes_sent,
 		*m_cw_cred_refreshes;

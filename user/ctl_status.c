@@ -99,10 +99,12 @@ int np_status_main(int argc, char **argv)
 		json_object_set_new(agent, "healthy", json_boolean(hst == 200));
 		json_object_set_new(agent, "ready", json_boolean(ready));
 		if (body.p) {
-			size_t n = strlen(body.p);
+			char *nl = strchr(body.p, '\n');
 
-			while (n && body.p[n - 1] == '\n')
-				body.p[--n] = '\0';
+			/* The first line; the details (invalid objects) come
+			 * from /debug/status. */
+			if (nl)
+				*nl = '\0';
 			json_object_set_new(agent, "readyz", json_string(body.p));
 		}
 		agent_st = np_ctl_json(&c, "/debug/status", NULL, err2, sizeof(err2));
@@ -114,6 +116,9 @@ int np_status_main(int argc, char **argv)
 			json_object_set(agent, "enforcement", json_object_get(agent_st, "enforcement"));
 			json_object_set(agent, "audit", json_object_get(agent_st, "audit"));
 			json_object_set(agent, "uptimeSeconds", json_object_get(agent_st, "uptimeSeconds"));
+			if (json_object_get(agent_st, "invalidObjects"))
+				json_object_set(agent, "invalidObjects",
+						json_object_get(agent_st, "invalidObjects"));
 		} else {
 			json_object_set_new(agent, "debugError", json_string(err2));
 		}
@@ -232,6 +237,17 @@ int np_status_main(int argc, char **argv)
 			       json_string_value(json_object_get(agent_st, "enforcement")),
 			       json_is_true(json_object_get(agent_st, "audit")) ? "on" : "off");
 		printf("pin path:    %s (layout v%u)\n", c.pin_root, NP_PIN_LAYOUT_VERSION);
+		if (agent_st && json_array_size(json_object_get(agent_st, "invalidObjects"))) {
+			json_t *io;
+			size_t k;
+
+			printf("invalid API objects (the API accepted them, this agent cannot; kept safe):\n");
+			json_array_foreach(json_object_get(agent_st, "invalidObjects"), k, io)
+				printf("  %s: %s in force; %s\n",
+				       json_string_value(json_object_get(io, "object")),
+				       json_string_value(json_object_get(io, "inForce")),
+				       json_string_value(json_object_get(io, "reason")));
+		}
 		if (json_object_get(out, "datapath"))
 			printf("datapath:    %s\n", json_string_value(json_object_get(out, "datapath")));
 		else

@@ -102,6 +102,12 @@ struct np_kentry {
 	bool terminating;       /* metadata.deletionTimestamp set */
 	bool finished;          /* status.phase Succeeded or Failed */
 	uint64_t digest;        /* of the fields above as the API sent them */
+	/* The API's latest version of the object did not validate here: NULL,
+	 * or why.  The entry then holds the last good version, or (a policy
+	 * seen only invalid) an isolation-only policy: its podSelector and
+	 * policyTypes with no rules. */
+	char *invalid;
+	bool isolation_only;
 };
 
 struct np_kubecache {
@@ -109,13 +115,17 @@ struct np_kubecache {
 	struct np_hashmap map[NP_KIND_MAX];
 	uint64_t generation;    /* bumped on every change */
 	uint64_t wrong_kind;    /* objects refused: not of the resource's kind */
+	uint64_t invalid;       /* object versions that did not validate here */
 };
 
 int np_kubecache_init(struct np_kubecache *c);
 void np_kubecache_free(struct np_kubecache *c);
 /* Added or modified: parse OBJ (API JSON) and replace the entry.  An
- * object that does not validate is logged and treated as absent (the old
- * entry is removed) so a bad object never keeps stale rules alive.
+ * object the API server accepted but that does not validate here never
+ * widens access: the last good version stays in force; a policy with no
+ * good version isolates what its podSelector selects in the directions of
+ * its policyTypes (when those can be read), with no rules.  Either way it
+ * is logged, counted (c->invalid) and listed by np_kubecache_invalid.
  * An update that leaves every field the agent uses as it was (a pod's
  * conditions or container statuses, a policy's annotations) is not a
  * change: nothing is recompiled for it.
@@ -136,6 +146,12 @@ void np_kubecache_clear(struct np_kubecache *c, enum np_kind kind);
 void np_kubecache_replace(struct np_kubecache *dst, struct np_kubecache *src,
 			  enum np_kind kind);
 size_t np_kubecache_count(const struct np_kubecache *c, enum np_kind kind);
+/* Call FN for each entry whose latest API version did not validate, with
+ * "Kind ns/name", what is in force instead and why; returns how many. */
+size_t np_kubecache_invalid(const struct np_kubecache *c,
+			    void (*fn)(void *ctx, const char *object, const char *in_force,
+				       const char *why),
+			    void *ctx);
 
 /*
  * Build OUT (owned, free with np_objects_free) from the cache and FILES

@@ -27,6 +27,7 @@ static void entry_free(struct np_kentry *e)
 		return;
 	np_objects_free(&e->obj);
 	free(e->created);
+	free(e->invalid);
 	free(e);
 }
 
@@ -186,6 +187,146 @@ static bool loaded_one(const struct np_objects *o, enum np_kind kind)
 	return true;
 }
 
+/* A policy's isolation alone: its podSelector and policyTypes (defaulted
+ * as the API server does, with Egress also when an egress key is there at
+ * all: failing closed), no rules.  0, or -EINVAL when even those do not
+ * validate. */
+static int load_isolation_only(const json_t *obj, struct np_objects *out)
+{
+	const json_t *meta = json_object_get(obj, "metadata");
+	const json_t *spec = json_object_get(obj, "spec");
+	const json_t *types = json_object_get(spec, "policyTypes");
+	json_t *doc = NULL, *m = NULL, *sp = NULL;
+	struct np_error err;
+	int ret = -ENOMEM;
+
+	doc = json_object();
+	m = json_object();
+	sp = json_object();
+	if (!doc || !m || !sp)
+		goto cleanup;
+	json_object_set_new(m, "name", json_deep_copy(json_object_get(meta, "name")));
+	if (json_object_get(meta, "namespace"))
+		json_object_set_new(m, "namespace", json_deep_copy(json_object_get(meta, "namespace")));
+	if (json_object_get(meta, "labels"))
+		json_object_set_new(m, "labels", json_deep_copy(json_object_get(meta, "labels")));
+	json_object_set_new(sp, "podSelector",
+			    json_object_get(spec, "podSelector")
+				    ? json_deep_copy(json_object_get(spec, "podSelector"))
+				    : json_object());
+	if (types && json_is_array(types) && json_array_size(types) > 0) {
+		json_object_set_new(sp, "policyTypes", json_deep_copy(types));
+	} else {
+		json_t *t = json_array();
+
+		json_array_append_new(t, json_string("Ingress"));
+		if (json_object_get(spec, "egress"))
+			json_array_append_new(t, json_string("Egress"));
+		json_object_set_new(sp, "policyTypes", t);
+	}
+	json_object_set_new(doc, "apiVersion", json_string(kind_api[NP_KIND_POLICY]));
+	json_object_set_new(doc, "kind", json_string(kind_name[NP_KIND_POLICY]));
+	json_object_set_new(doc, "metadata", m);
+	json_object_set_new(doc, "spec", sp);
+	m = sp = NULL;
+	ret = np_objects_load_json(out, "API", doc, kind_name[NP_KIND_POLICY],
+				   kind_api[NP_KIND_POLICY], &err);
+	if (ret && ret != -ENOMEM)
+		ret = -EINVAL;
+cleanup:
+	json_decref(doc);
+	json_decref(m);
+	json_decref(sp);
+	return ret;
+}
+
+/*
+ * OBJ (KEY) did not validate (WHY).  Keep what is safe: the last good
+ * version when there is one, else for a policy its isolation alone.  E is
+ * the new entry (its obj empty), consumed.  1 when the cache changed, 0
+ * when not, -ENOMEM.
+ */
+static int keep_safe(struct np_kubecache *c, enum np_kind kind, const char *key,
+		     const json_t *obj, const char *why, struct np_kentry *e)
+{
+	struct np_kentry **old = np_hashmap_get(&c->map[kind], key);
+	int ret = 0;
+
+	if (old) {
+		char *w = strdup(why);
+
+		if (!w) {
+			ret = -ENOMEM;
+			goto cleanup;
+		}
+		free((*old)->invalid);
+		(*old)->invalid = w;
+		(*old)->digest = e->digest; /* the same bad version again: quiet */
+		np_err("%s; the last good version of %s %s stays in force", why,
+		       kind_name[kind], key);
+		goto cleanup;
+	}
+	if (kind != NP_KIND_POLICY) {
+		np_err("%s; %s %s is left out until a version validates", why,
+		       kind_name[kind], key);
+		goto cleanup;
+	}
+	np_objects_free(&e->obj);
+	ret = load_isolation_only(obj, &e->obj);
+	if (ret == -ENOMEM)
+		goto cleanup;
+	if (ret || !loaded_one(&e->obj, kind)) {
+		np_err("%s; not even the podSelector and policyTypes of NetworkPolicy %s can be read: it is left out",
+		       why, key);
+		ret = 0;
+		goto cleanup;
+	}
+	e->invalid = strdup(why);
+	if (!e->invalid) {
+		ret = -ENOMEM;
+		goto cleanup;
+	}
+	e->isolation_only = true;
+	np_err("%s; NetworkPolicy %s isolates the pods it selects with no rules until a version validates",
+	       why, key);
+	put_entry(c, kind, key, e, &ret);
+	if (ret)
+		goto cleanup;
+	e = NULL;
+	c->generation++;
+	ret = 1;
+cleanup:
+	entry_free(e);
+	return ret;
+}
+
+size_t np_kubecache_invalid(const struct np_kubecache *c,
+			    void (*fn)(void *ctx, const char *object, const char *in_force,
+				       const char *why),
+			    void *ctx)
+{
+	const void *key;
+	void *val;
+	size_t n = 0;
+
+	for (int k = 0; k < NP_KIND_MAX; k++) {
+		for (size_t it = 0; np_hashmap_next(&c->map[k], &it, &key, &val);) {
+			const struct np_kentry *e = *(struct np_kentry **)val;
+			char what[700];
+
+			if (!e->invalid)
+				continue;
+			n++;
+			if (!fn)
+				continue;
+			snprintf(what, sizeof(what), "%s %s", kind_name[k], (const char *)key);
+			fn(ctx, what, e->isolation_only ? "isolation only (no rules)" : "last good version",
+			   e->invalid);
+		}
+	}
+	return n;
+}
+
 int np_kubecache_upsert(struct np_kubecache *c, enum np_kind kind,
 			const json_t *obj)
 {
@@ -228,10 +369,11 @@ int np_kubecache_upsert(struct np_kubecache *c, enum np_kind kind,
 		goto cleanup;
 	}
 	if (ret) {
-		/* The API server validated it; we do not understand it.  Not
-		 * keeping an older version of it is the conservative choice. */
-		np_warn("%s; the object is ignored until it changes", err.msg);
-		ret = np_kubecache_delete(c, kind, obj);
+		/* The API server validated it; we do not understand it.
+		 * Dropping it could remove the isolation it gives. */
+		c->invalid++;
+		ret = keep_safe(c, kind, key, obj, err.msg, e);
+		e = NULL;
 		goto cleanup;
 	}
 	created = json_string_value(json_object_get(meta, "creationTimestamp"));

@@ -333,6 +333,36 @@ check "wrong kinds counted in netpol_kube_watch_errors_total{kind=\"wrong-kind\"
 	eval 'in_node curl -s http://127.0.0.1:9090/metrics | grep -q "^netpol_kube_watch_errors_total{resource=\"namespaces\",kind=\"wrong-kind\"} [1-9]"'
 kube_ctl /inject '{"path": "/api/v1/namespaces", "remove": true}' >/dev/null
 
+# ---- a version the agent cannot validate never widens access ----
+readyz() { in_node curl -s http://127.0.0.1:9090/readyz; }
+ctl_status() { in_node "$BUILD/netpolctl" status --pin-path "$PIN" 2>&1; }
+kube_delete NetworkPolicy front extra-1      # allow-client alone isolates web-0
+pol_json allow-client client | sed 's/"spec":{/"spec":{"futureField":1,/' | kube_apply
+check "an invalid version of allow-client: logged, the last good version stays in force" \
+	eventually logged 'the last good version of NetworkPolicy front/allow-client stays in force'
+check "invalid version: cli-0 still allowed" stays web_ok cli
+check "invalid version: oth-2 still denied (not widened)" web_no oth
+check "/readyz (200) lists it" eval 'readyz | grep -q "^invalid: NetworkPolicy front/allow-client: last good version in force; .*futureField"'
+check "netpolctl status lists it" eval 'ctl_status | grep -q "NetworkPolicy front/allow-client: last good version in force"'
+check "netpol_kube_invalid_objects 1" \
+	eval 'in_node curl -s http://127.0.0.1:9090/metrics | grep -q "^netpol_kube_invalid_objects 1$"'
+kube_delete NetworkPolicy front allow-client
+check "the invalid policy deleted: oth-2 allowed" eventually web_ok oth
+pol_json isolate-web client | sed 's/"spec":{/"spec":{"futureField":1,/' | kube_apply
+check "a new policy seen only invalid isolates what it selects, no rules: oth-2 denied" eventually web_no oth
+check "  ... and cli-0 denied (its rules are not trusted)" web_no cli
+check "  ... logged as isolation only" logged 'NetworkPolicy front/isolate-web isolates the pods it selects with no rules'
+check "/readyz says isolation only" eval 'readyz | grep -q "^invalid: NetworkPolicy front/isolate-web: isolation only (no rules) in force"'
+pol_json isolate-web client | kube_apply
+check "a valid version replaces it: cli-0 allowed" eventually web_ok cli
+check "  ... oth-2 denied" web_no oth
+check "  ... and /readyz lists nothing invalid" eval '! readyz | grep -q "^invalid:"'
+kube_delete NetworkPolicy front isolate-web
+pol_json allow-client client | kube_apply
+pol_json extra-1 nobody | kube_apply
+check "allow-client back: cli-0 allowed" eventually web_ok cli
+check "allow-client back: oth-2 denied" eventually web_no oth
+
 stop_pid "$AGENT_PID"
 check "agent exits 0 on SIGTERM" [ $? -eq 0 ]
 AGENT_PID=

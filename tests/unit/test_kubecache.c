@@ -156,23 +156,91 @@ static void test_no_address_and_host_network(void **state)
 	np_kubecache_free(&c);
 }
 
-static void test_invalid_object_drops_old(void **state)
+static json_t *policy_json(const char *name, const char *spec_json)
+{
+	json_error_t jerr;
+	json_t *spec = json_loads(spec_json, 0, &jerr);
+	json_t *o;
+
+	assert_non_null(spec);
+	o = json_pack("{s:s,s:s,s:{s:s,s:s},s:o}", "apiVersion", "networking.k8s.io/v1",
+		      "kind", "NetworkPolicy", "metadata", "name", name, "namespace", "n",
+		      "spec", spec);
+	assert_non_null(o);
+	return o;
+}
+
+static const struct np_policy *snap_policy(const struct np_objects *o, const char *name)
+{
+	for (size_t i = 0; i < o->n_policies; i++)
+		if (strcmp(o->policies[i].name, name) == 0)
+			return &o->policies[i];
+	return NULL;
+}
+
+static void count_cb(void *ctx, const char *object, const char *in_force, const char *why)
+{
+	char *log = ctx;
+
+	(void)why;
+	snprintf(log + strlen(log), 512 - strlen(log), "%s=%s;", object, in_force);
+}
+
+/* An object the API accepted but we cannot validate never widens access:
+ * the last good version stays; a policy seen only invalid isolates what it
+ * selects, with no rules. */
+static void test_invalid_object_never_widens(void **state)
 {
 	struct np_kubecache c;
-	json_t *bad;
+	struct np_objects o;
+	const struct np_policy *p;
+	char log[512];
 
 	(void)state;
 	assert_int_equal(np_kubecache_init(&c), 0);
-	upsert(&c, NP_KIND_POLICY, json_pack("{s:s,s:s,s:{s:s,s:s},s:{s:{}}}", "apiVersion", "networking.k8s.io/v1",
-					     "kind", "NetworkPolicy", "metadata", "name", "p", "namespace", "n",
-					     "spec", "podSelector"), 1);
-	assert_int_equal(np_kubecache_count(&c, NP_KIND_POLICY), 1);
-	/* a field we do not know: not kept, and the old version is dropped */
-	bad = json_pack("{s:s,s:s,s:{s:s,s:s},s:{s:{},s:i}}", "apiVersion", "networking.k8s.io/v1",
-			"kind", "NetworkPolicy", "metadata", "name", "p", "namespace", "n",
-			"spec", "podSelector", "futureField", 1);
-	upsert(&c, NP_KIND_POLICY, bad, 1);
-	assert_int_equal(np_kubecache_count(&c, NP_KIND_POLICY), 0);
+	upsert(&c, NP_KIND_POLICY, policy_json("p", "{\"podSelector\": {}, \"ingress\": [{\"from\": [{\"ipBlock\": {\"cidr\": \"10.0.0.0/8\"}}]}]}"), 1);
+	/* a field we do not know: the good version stays */
+	upsert(&c, NP_KIND_POLICY, policy_json("p", "{\"podSelector\": {}, \"futureField\": 1}"), 0);
+	assert_int_equal(c.invalid, 1);
+	upsert(&c, NP_KIND_POLICY, policy_json("p", "{\"podSelector\": {}, \"futureField\": 1}"), 0);
+	assert_int_equal(c.invalid, 1); /* the same bad version again: not re-parsed */
+	/* seen only invalid: isolation in the directions it names, no rules */
+	upsert(&c, NP_KIND_POLICY, policy_json("q", "{\"podSelector\": {\"matchLabels\": {\"app\": \"x\"}}, \"policyTypes\": [\"Ingress\", \"Egress\"], \"ingress\": [{\"from\": [{\"ipBlock\": {\"cidr\": \"10.0.0.0/33\"}}]}]}"), 1);
+	/* no policyTypes but an egress key: both directions (fail closed) */
+	upsert(&c, NP_KIND_POLICY, policy_json("r", "{\"podSelector\": {}, \"egress\": [{\"to\": 5}]}"), 1);
+	/* not even the selector can be read: left out */
+	upsert(&c, NP_KIND_POLICY, policy_json("s", "{\"podSelector\": 5}"), 0);
+	assert_int_equal(c.invalid, 4);
+	assert_int_equal(np_kubecache_snapshot(&c, NULL, &o), 0);
+	assert_int_equal(o.n_policies, 3);
+	p = snap_policy(&o, "p");
+	assert_non_null(p);
+	assert_int_equal(p->n_rules[NP_DIR_INGRESS], 1);
+	p = snap_policy(&o, "q");
+	assert_non_null(p);
+	assert_true(p->types[NP_DIR_INGRESS] && p->types[NP_DIR_EGRESS]);
+	assert_int_equal(p->n_rules[NP_DIR_INGRESS] + p->n_rules[NP_DIR_EGRESS], 0);
+	assert_int_equal(p->pod_sel.match_labels.n, 1);
+	p = snap_policy(&o, "r");
+	assert_non_null(p);
+	assert_true(p->types[NP_DIR_INGRESS] && p->types[NP_DIR_EGRESS]);
+	assert_int_equal(p->n_rules[NP_DIR_EGRESS], 0);
+	np_objects_free(&o);
+	log[0] = '\0';
+	assert_int_equal(np_kubecache_invalid(&c, count_cb, log), 3);
+	assert_non_null(strstr(log, "NetworkPolicy n/p=last good version;"));
+	assert_non_null(strstr(log, "NetworkPolicy n/q=isolation only (no rules);"));
+	/* a good version ends it */
+	upsert(&c, NP_KIND_POLICY, policy_json("q", "{\"podSelector\": {}}"), 1);
+	assert_int_equal(np_kubecache_invalid(&c, NULL, NULL), 2);
+	/* deleting the object deletes the kept version too */
+	{
+		json_t *d = json_pack("{s:{s:s,s:s}}", "metadata", "name", "p", "namespace", "n");
+
+		assert_int_equal(np_kubecache_delete(&c, NP_KIND_POLICY, d), 1);
+		json_decref(d);
+	}
+	assert_int_equal(np_kubecache_invalid(&c, NULL, NULL), 1);
 	/* nameless: ignored */
 	upsert(&c, NP_KIND_POD, json_pack("{s:{}}", "metadata"), 0);
 	np_kubecache_free(&c);
@@ -335,7 +403,7 @@ int main(void)
 		cmocka_unit_test(test_ip_reuse),
 		cmocka_unit_test(test_delete_namespace),
 		cmocka_unit_test(test_no_address_and_host_network),
-		cmocka_unit_test(test_invalid_object_drops_old),
+		cmocka_unit_test(test_invalid_object_never_widens),
 		cmocka_unit_test(test_wrong_kind_refused),
 		cmocka_unit_test(test_files_and_api),
 		cmocka_unit_test(test_replace_after_relist),
