@@ -61,10 +61,18 @@ static const char *const false_words[] = { "false", "False", "FALSE", "no",
 					    "No", "NO", "off", "Off", "OFF",
 					    "n", "N", NULL };
 
-/* [-+]? digits | 0x hex | 0o octal, no underscores. */
-static json_t *resolve_int(const char *s)
+/*
+ * An integer as Kubernetes' YAML reader (go-yaml v2, YAML 1.1) reads a
+ * plain scalar that starts with a digit or a sign: underscores dropped
+ * (PLAIN is S without them), then Go's strconv.ParseInt(s, 0, 64): an
+ * optional sign, then 0x hex, 0o or a leading 0 octal, 0b binary, else
+ * decimal.  So "0100" is 64, "1_000" is 1000 and "0b1" is 1, as kubectl and
+ * the API server read them.  Out of the int64 range: a real (the unsigned
+ * and float readings go-yaml tries next).  NULL: not an integer.
+ */
+static json_t *resolve_int(const char *plain)
 {
-	const char *p = s;
+	const char *p = plain;
 	int base = 10;
 	bool neg = false;
 	unsigned long long v;
@@ -74,9 +82,18 @@ static json_t *resolve_int(const char *s)
 		neg = *p == '-';
 		p++;
 	}
-	if (p[0] == '0' && (p[1] == 'x' || p[1] == 'o') && p[2]) {
-		base = p[1] == 'x' ? 16 : 8;
+	if (p[0] == '0' && (p[1] == 'x' || p[1] == 'X')) {
+		base = 16;
 		p += 2;
+	} else if (p[0] == '0' && (p[1] == 'o' || p[1] == 'O')) {
+		base = 8;
+		p += 2;
+	} else if (p[0] == '0' && (p[1] == 'b' || p[1] == 'B')) {
+		base = 2;
+		p += 2;
+	} else if (p[0] == '0' && p[1]) {
+		base = 8;
+		p += 1;
 	}
 	if (!*p)
 		return NULL;
@@ -85,6 +102,7 @@ static json_t *resolve_int(const char *s)
 					 (*q >= 'a' && *q <= 'f') ||
 					 (*q >= 'A' && *q <= 'F'))
 			: base == 8 ? (*q >= '0' && *q <= '7')
+			: base == 2 ? (*q == '0' || *q == '1')
 				    : (*q >= '0' && *q <= '9');
 		if (!ok)
 			return NULL;
@@ -148,9 +166,26 @@ static json_t *resolve_plain(const char *s)
 		return json_true();
 	if (one_of(s, false_words))
 		return json_false();
-	v = resolve_int(s);
-	if (v)
-		return v;
+	if ((*s >= '0' && *s <= '9') || *s == '+' || *s == '-') {
+		/* go-yaml drops underscores from such scalars before
+		 * reading them as numbers. */
+		size_t n = strlen(s), k = 0;
+		char *plain = malloc(n + 1);
+
+		if (!plain)
+			return NULL;
+		for (size_t i = 0; i < n; i++)
+			if (s[i] != '_')
+				plain[k++] = s[i];
+		plain[k] = '\0';
+		v = resolve_int(plain);
+		if (!v)
+			v = resolve_float(plain);
+		free(plain);
+		if (v)
+			return v;
+		return json_string(s);
+	}
 	v = resolve_float(s);
 	if (v)
 		return v;

@@ -96,6 +96,13 @@ check "default-deny-egress-allow-dns: DNS over TCP allowed" '.verdict == "ALLOW"
 out=$(with "$root/policies/default-deny-egress-allow-dns.yaml" '{"from": "relay/worker", "to": "apps/web", "port": 8080}')
 check "default-deny-egress-allow-dns: anything else denied at egress" \
 	'.verdict == "DENY" and .egress.reason == "no-rule"' "$out"
+# YAML 1.1 numbers as kubectl reads them: port 0673 is octal 443.
+sed 's/port: 443/port: 0673/' "$root/policies/relay-allow-aks.yaml" >"$tmp/octal.yaml"
+out=$(echo '{"from": "10.250.3.4", "to": "relay/relay-0", "port": 443}' | "$ctl" verdict -f "$here/objects.yaml" -f "$tmp/octal.yaml" --probes - 2>"$tmp/err")
+check "port: 0673 is 443 (octal, as the API server reads it)" '.verdict == "ALLOW"' "$out"
+out=$(echo '{"from": "10.250.3.4", "to": "relay/relay-0", "port": 673}' | "$ctl" verdict -f "$here/objects.yaml" -f "$tmp/octal.yaml" --probes - 2>"$tmp/err")
+check "port: 0673 is not 673" '.verdict == "DENY"' "$out"
+
 # Address families are separate: the ::/0 peer must not re-allow IMDS.
 imds="$root/policies/egress-except-imds.yaml"
 out=$(with "$imds" '{"from": "apps/batch", "to": "169.254.169.254", "port": 80}')

@@ -719,6 +719,21 @@ static void test_scalars(void **state)
 	assert_int_equal(p->rules[NP_DIR_INGRESS][0].ports[0].port, 443);
 	assert_int_equal(p->rules[NP_DIR_INGRESS][0].ports[1].port, 80);
 	np_objects_free(&o);
+	/* YAML 1.1 integers as kubectl and the API server read them (go-yaml
+	 * v2): a leading 0 is octal, 0o octal, 0b binary, underscores dropped */
+	p = one_policy(&o, NP_HDR "spec:\n  podSelector: {}\n"
+			   "  ingress:\n  - ports:\n    - port: 0100\n    - port: 1_000\n"
+			   "    - port: 0b1\n    - port: 0o17\n    - port: +0x1_0\n");
+	assert_int_equal(p->rules[NP_DIR_INGRESS][0].ports[0].port, 64);
+	assert_int_equal(p->rules[NP_DIR_INGRESS][0].ports[1].port, 1000);
+	assert_int_equal(p->rules[NP_DIR_INGRESS][0].ports[2].port, 1);
+	assert_int_equal(p->rules[NP_DIR_INGRESS][0].ports[3].port, 15);
+	assert_int_equal(p->rules[NP_DIR_INGRESS][0].ports[4].port, 16);
+	np_objects_free(&o);
+	/* not an octal number: go-yaml reads the float 8, JSON 8, port 8 */
+	p = one_policy(&o, NP_HDR "spec:\n  podSelector: {}\n  ingress:\n  - ports:\n    - port: 08\n");
+	assert_int_equal(p->rules[NP_DIR_INGRESS][0].ports[0].port, 8);
+	np_objects_free(&o);
 	/* null / ~ / empty are absent */
 	p = one_policy(&o, NP_HDR "spec:\n  podSelector: {matchLabels: ~}\n"
 			   "  ingress:\n  policyTypes: null\n");
