@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
 /* The AWS credential chain: see awscreds.h. */
 #define _GNU_SOURCE
+#include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -16,6 +17,10 @@
 #include "log.h"
 
 #define NP_IMDS_DEFAULT "http://169.254.169.254"
+/* Credentials with less life left than this are refused as they arrive
+ * (already expired: taking them would re-fetch at once, in a tight loop);
+ * they are retried with the failure backoff. */
+#define NP_CREDS_MIN_LIFE_S 1
 #define NP_TOKEN_FILE_MAX (64 * 1024)
 
 static const char *env(const char *name)
@@ -44,6 +49,69 @@ void np_awscreds_cfg_from_env(struct np_awscreds_cfg *cfg, const char *region)
 	cfg->imds_disabled = dis && !strcasecmp(dis, "true");
 	cfg->region = region;
 	cfg->ca_file = env("AWS_CA_BUNDLE");
+}
+
+/* The host of URL (after "scheme://", before ":port" or "/"), brackets of
+ * an IPv6 literal removed, into BUF; -EINVAL when there is none. */
+static int url_host(const char *url, char *buf, size_t len)
+{
+	const char *p = strstr(url, "://"), *end;
+	size_t n;
+
+	if (!p)
+		return -EINVAL;
+	p += 3;
+	if (strchr(p, '@') && (!strchr(p, '/') || strchr(p, '@') < strchr(p, '/')))
+		return -EINVAL; /* user info: never with credentials */
+	if (*p == '[') {
+		end = strchr(++p, ']');
+		if (!end)
+			return -EINVAL;
+	} else {
+		end = p + strcspn(p, ":/?#");
+	}
+	n = (size_t)(end - p);
+	if (n == 0 || n >= len)
+		return -EINVAL;
+	memcpy(buf, p, n);
+	buf[n] = '\0';
+	return 0;
+}
+
+int np_aws_url_check(const char *url, bool container, char *err, size_t err_len)
+{
+	static const char *const agents[] = { "169.254.170.2", "169.254.170.23", "fd00:ec2::23", NULL };
+	struct in6_addr a6;
+	struct in_addr a4;
+	char host[256];
+
+	if (!url || url_host(url, host, sizeof(host)) < 0) {
+		snprintf(err, err_len, "\"%s\" is not a URL with a host", url ? url : "");
+		return -EINVAL;
+	}
+	if (strncasecmp(url, "https://", 8) == 0)
+		return 0;
+	if (strncasecmp(url, "http://", 7) != 0) {
+		snprintf(err, err_len, "\"%s\": expected an https:// URL", url);
+		return -EINVAL;
+	}
+	if (strcasecmp(host, "localhost") == 0 ||
+	    (inet_pton(AF_INET, host, &a4) == 1 && (ntohl(a4.s_addr) >> 24) == 127) ||
+	    (inet_pton(AF_INET6, host, &a6) == 1 && IN6_IS_ADDR_LOOPBACK(&a6)))
+		return 0;
+	for (int i = 0; container && agents[i]; i++) {
+		struct in6_addr x, y;
+
+		if (inet_pton(AF_INET6, host, &x) == 1 && inet_pton(AF_INET6, agents[i], &y) == 1 &&
+		    memcmp(&x, &y, sizeof(x)) == 0)
+			return 0;
+		if (strcmp(host, agents[i]) == 0)
+			return 0;
+	}
+	snprintf(err, err_len,
+		 "\"%s\": plain http would send credentials in clear; use https://%s (http:// is allowed only to loopback%s)",
+		 url, url + 7, container ? " and the ECS/EKS Pod Identity agent addresses" : "");
+	return -EINVAL;
 }
 
 enum np_aws_source np_awscreds_pick(const struct np_awscreds_cfg *cfg)
@@ -519,6 +587,17 @@ static void fetch_done(struct np_http_req *req, CURLcode res, long status, void 
 		fail(c, "the answer holds no AccessKeyId/SecretAccessKey/Token/Expiration");
 		return;
 	}
+	if (nc.expires && nc.expires - (int64_t)time(NULL) < NP_CREDS_MIN_LIFE_S) {
+		/* Taking them would ask for new ones at once, in a loop:
+		 * retry with the failure backoff instead. */
+		char what[160];
+
+		snprintf(what, sizeof(what), "the credentials arrived expired or expiring in %" PRId64 " s (under %d s)",
+			 nc.expires - (int64_t)time(NULL), NP_CREDS_MIN_LIFE_S);
+		np_aws_creds_clear(&nc);
+		fail(c, what);
+		return;
+	}
 	succeed(c, &nc);
 }
 
@@ -544,6 +623,22 @@ int np_awscreds_init(struct np_awscreds *c, const struct np_awscreds_cfg *cfg,
 		np_err("aws credentials: none configured (set AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY,"
 		       " IRSA AWS_ROLE_ARN + AWS_WEB_IDENTITY_TOKEN_FILE, Pod Identity, or allow IMDS)");
 		return -ENOKEY;
+	}
+	if (c->source == NP_AWS_SRC_WEB_IDENTITY && cfg->sts_endpoint) {
+		char why[600];
+
+		if (np_aws_url_check(cfg->sts_endpoint, false, why, sizeof(why)) < 0) {
+			np_err("aws credentials: AWS_ENDPOINT_URL_STS %s", why);
+			return -EINVAL;
+		}
+	}
+	if (c->source == NP_AWS_SRC_POD_IDENTITY) {
+		char why[600];
+
+		if (np_aws_url_check(cfg->container_uri, true, why, sizeof(why)) < 0) {
+			np_err("aws credentials: AWS_CONTAINER_CREDENTIALS_FULL_URI %s", why);
+			return -EINVAL;
+		}
 	}
 	if (c->source == NP_AWS_SRC_ENV) {
 		c->cur.akid = strdup(cfg->access_key);

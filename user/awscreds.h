@@ -88,6 +88,16 @@ const struct np_aws_creds *np_awscreds_get(struct np_awscreds *c, int64_t now);
 /* The service said the credentials are bad or expired: fetch new ones. */
 void np_awscreds_invalidate(struct np_awscreds *c);
 
+/*
+ * May credentials or signed requests go to URL?  The AWS SDKs' rules:
+ * https:// anywhere; plain http:// only to a loopback host (localhost,
+ * 127.0.0.0/8, ::1: the tests' fake endpoints) and, for the container
+ * credentials (CONTAINER true), the ECS and EKS Pod Identity agents
+ * (169.254.170.2, 169.254.170.23, fd00:ec2::23).  0, or -EINVAL with the
+ * reason in ERR.
+ */
+int np_aws_url_check(const char *url, bool container, char *err, size_t err_len);
+
 /* Parsers of the three answers (pure; exposed for tests).  0 or -EINVAL. */
 int np_awscreds_parse_sts(const char *xml, struct np_aws_creds *out);
 int np_awscreds_parse_json(const char *json, struct np_aws_creds *out);

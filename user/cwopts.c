@@ -8,6 +8,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "awscreds.h"
 #include "cwopts.h"
 #include "log.h"
 
@@ -190,9 +191,13 @@ int np_cwopts_finish(struct np_cwopts *o, const char *node)
 		np_err("CloudWatch Logs: no region; pass --aws-region or set AWS_REGION");
 		return -EINVAL;
 	}
-	if (o->endpoint && strncmp(o->endpoint, "http://", 7) && strncmp(o->endpoint, "https://", 8)) {
-		np_err("--cloudwatch-endpoint %s: expected an http:// or https:// URL", o->endpoint);
-		return -EINVAL;
+	if (o->endpoint) {
+		char why[600];
+
+		if (np_aws_url_check(o->endpoint, false, why, sizeof(why)) < 0) {
+			np_err("--cloudwatch-endpoint %s", why);
+			return -EINVAL;
+		}
 	}
 	o->node = node ? node : env("NODE_NAME");
 	if (!o->node) {

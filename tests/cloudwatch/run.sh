@@ -306,6 +306,25 @@ check "all records arrive with Pod Identity credentials, refreshed (>= 2 calls)"
 check "signed and within limits" server_clean
 check "no token in the logs" no_secret_logged "$TMP/pod.log" pod-secret-token
 
+echo "# credentials: already expired on arrival: retried with backoff, not in a loop"
+start_server podexp --cred-ttl -30 --pod-token pod-secret-token || exit 1
+AWS_CONTAINER_CREDENTIALS_FULL_URI=$BASE/v1/credentials AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE=$TMP/podtok \
+	feed podexp --count 10 --flush-timeout 4
+check "expired credentials refused with a clear error" grep -q "arrived expired" "$TMP/podexp.log"
+check "  ... and fetched again with backoff: at most 4 calls in 4 s (got $(stat .pod_calls))" \
+	test "$(stat .pod_calls)" -le 4 -a "$(stat .pod_calls)" -ge 2
+check "  ... never used to sign" test "$(stat .expired_key_uses)" = 0
+
+echo "# plain http endpoints that would carry credentials in clear are refused"
+AWS_CONTAINER_CREDENTIALS_FULL_URI=http://192.0.2.7/v1/credentials AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE=$TMP/podtok \
+	feed podhttp --count 1 --flush-timeout 1
+check "AWS_CONTAINER_CREDENTIALS_FULL_URI=http://192.0.2.7: refused, naming the variable" \
+	grep -q "AWS_CONTAINER_CREDENTIALS_FULL_URI \"http://192.0.2.7/v1/credentials\": plain http would send credentials in clear" "$TMP/podhttp.log"
+"$FEED" --cloudwatch-endpoint http://192.0.2.7 --cloudwatch-log-group g --cloudwatch-log-stream s \
+	--aws-region us-east-1 --count 1 >/dev/null 2>"$TMP/cwhttp.log"
+check "--cloudwatch-endpoint http://192.0.2.7: refused" \
+	eval 'grep -q -- "--cloudwatch-endpoint \"http://192.0.2.7\": plain http" "$TMP/cwhttp.log"'
+
 echo "# credentials: IMDSv2"
 start_server imds --cred-ttl 12 || exit 1
 AWS_EC2_METADATA_SERVICE_ENDPOINT=$BASE feed imds --rate 200 --count 2000 --cloudwatch-flush-delay 0.5

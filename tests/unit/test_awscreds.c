@@ -123,6 +123,42 @@ static void test_parse_json(void **state)
 	assert_int_equal(np_awscreds_parse_json("[]", &c), -EINVAL);
 }
 
+/* Where credentials and signed requests may go (the AWS SDKs' rules). */
+static void test_url_check(void **state)
+{
+	static const char *const ok_any[] = {
+		"https://sts.us-east-1.amazonaws.com/", "https://10.0.0.1:8443/x", "HTTPS://logs.example",
+		"http://127.0.0.1:4566", "http://localhost/", "http://[::1]:8080/v1", "http://127.9.9.9",
+		NULL,
+	};
+	static const char *const ok_container[] = {
+		"http://169.254.170.23/v1/credentials", "http://169.254.170.2/v2/credentials/x",
+		"http://[fd00:ec2::23]/v1/credentials", NULL,
+	};
+	static const char *const bad[] = {
+		"http://192.0.2.7/v1/credentials", "http://sts.amazonaws.com/", "http://169.254.169.254/",
+		"ftp://127.0.0.1/", "127.0.0.1:80", "http://", "http://user@127.0.0.1/",
+		"http://127.0.0.1.evil.example/", "http://localhost.evil.example/", "http://[::2]/", NULL,
+	};
+	char err[600];
+
+	(void)state;
+	for (int i = 0; ok_any[i]; i++) {
+		assert_int_equal(np_aws_url_check(ok_any[i], false, err, sizeof(err)), 0);
+		assert_int_equal(np_aws_url_check(ok_any[i], true, err, sizeof(err)), 0);
+	}
+	for (int i = 0; ok_container[i]; i++) {
+		assert_int_equal(np_aws_url_check(ok_container[i], true, err, sizeof(err)), 0);
+		assert_int_equal(np_aws_url_check(ok_container[i], false, err, sizeof(err)), -EINVAL);
+	}
+	for (int i = 0; bad[i]; i++) {
+		if (np_aws_url_check(bad[i], true, err, sizeof(err)) != -EINVAL)
+			fail_msg("%s accepted", bad[i]);
+	}
+	assert_int_equal(np_aws_url_check("http://192.0.2.7/c", true, err, sizeof(err)), -EINVAL);
+	assert_non_null(strstr(err, "plain http would send credentials in clear; use https://192.0.2.7/c"));
+}
+
 static void test_url_encode(void **state)
 {
 	char *e = np_url_encode("arn:aws:iam::1:role/a b+c~d_e.f-g");
@@ -140,6 +176,7 @@ int main(void)
 		cmocka_unit_test(test_iso8601),
 		cmocka_unit_test(test_parse_sts),
 		cmocka_unit_test(test_parse_json),
+		cmocka_unit_test(test_url_check),
 		cmocka_unit_test(test_url_encode),
 	};
 
