@@ -51,6 +51,51 @@ static int nl_open(void)
 	return fd;
 }
 
+/*
+ * Everything the kernel sends is parsed as untrusted: a message is used only
+ * when its header and its whole declared length lie inside what is left of
+ * the datagram, a fixed header (rtmsg, ifinfomsg, tcmsg, nlmsgerr) only when
+ * the message is long enough to hold it, an attribute's value only when its
+ * payload has the size read.  (glibc's NLMSG_NEXT can drive a signed length
+ * negative, and NLMSG_OK with a size_t cast then accepts anything.)
+ */
+static bool nl_msg_ok(const struct nlmsghdr *nh, size_t left)
+{
+	return left >= sizeof(*nh) && nh->nlmsg_len >= sizeof(*nh) && nh->nlmsg_len <= left;
+}
+
+static const struct nlmsghdr *nl_msg_next(const struct nlmsghdr *nh, size_t *left)
+{
+	size_t step = NLMSG_ALIGN(nh->nlmsg_len);
+
+	if (step > *left)
+		step = *left;
+	*left -= step;
+	return (const struct nlmsghdr *)((const char *)nh + step);
+}
+
+/* Does NH carry a whole fixed header of HDR bytes after the netlink one? */
+static bool nl_has(const struct nlmsghdr *nh, size_t hdr)
+{
+	return nh->nlmsg_len >= NLMSG_LENGTH(hdr);
+}
+
+/* The attributes after a fixed header of HDR bytes: *LEN their bytes. */
+static const struct rtattr *nl_attrs(const struct nlmsghdr *nh, size_t hdr, int *len)
+{
+	*len = (int)(nh->nlmsg_len - NLMSG_LENGTH(hdr)); /* nl_has() checked it */
+	return (const struct rtattr *)((const char *)NLMSG_DATA(nh) + NLMSG_ALIGN(hdr));
+}
+
+/* A 32-bit attribute value, only when the payload is that big. */
+static bool attr_u32(const struct rtattr *rta, void *out)
+{
+	if (RTA_PAYLOAD(rta) < sizeof(uint32_t))
+		return false;
+	memcpy(out, RTA_DATA(rta), sizeof(uint32_t));
+	return true;
+}
+
 /* Send REQ and feed every answer message to CB until the kernel says it is
  * done (NLMSG_DONE for dumps, the single answer or the ACK otherwise). */
 static int cached_fd = -1;
@@ -90,14 +135,16 @@ static int nl_transact(struct nlmsghdr *req, nl_msg_cb cb, void *ctx)
 	}
 	while (!done) {
 		ssize_t len = recv(fd, buf, NL_BUF_SIZE, 0);
-		struct nlmsghdr *nh;
+		const struct nlmsghdr *nh;
+		size_t left;
 
 		if (len < 0) {
 			ret = errno == EAGAIN ? -ETIMEDOUT : -errno;
 			goto cleanup;
 		}
-		for (nh = (struct nlmsghdr *)buf; NLMSG_OK(nh, (size_t)len);
-		     nh = NLMSG_NEXT(nh, len)) {
+		left = (size_t)len;
+		for (nh = (const struct nlmsghdr *)buf; nl_msg_ok(nh, left);
+		     nh = nl_msg_next(nh, &left)) {
 			if (nh->nlmsg_seq != req->nlmsg_seq)
 				continue;
 			if (nh->nlmsg_type == NLMSG_DONE) {
@@ -107,7 +154,8 @@ static int nl_transact(struct nlmsghdr *req, nl_msg_cb cb, void *ctx)
 			if (nh->nlmsg_type == NLMSG_ERROR) {
 				const struct nlmsgerr *e = NLMSG_DATA(nh);
 
-				ret = e->error; /* 0 is the ACK */
+				/* 0 is the ACK; a short error message is EPROTO */
+				ret = nl_has(nh, sizeof(e->error)) ? e->error : -EPROTO;
 				done = true;
 				break;
 			}
@@ -153,13 +201,12 @@ static int route_answer_cb(const struct nlmsghdr *nh, void *ctx)
 	const struct rtattr *rta;
 	int len;
 
-	if (nh->nlmsg_type != RTM_NEWROUTE)
+	if (nh->nlmsg_type != RTM_NEWROUTE || !nl_has(nh, sizeof(*rt)))
 		return 0;
 	ans->type = rt->rtm_type;
-	len = (int)RTM_PAYLOAD(nh);
-	for (rta = RTM_RTA(rt); RTA_OK(rta, len); rta = RTA_NEXT(rta, len))
+	for (rta = nl_attrs(nh, sizeof(*rt), &len); RTA_OK(rta, len); rta = RTA_NEXT(rta, len))
 		if (rta->rta_type == RTA_OIF)
-			memcpy(&ans->oif, RTA_DATA(rta), sizeof(ans->oif));
+			attr_u32(rta, &ans->oif);
 	return 0;
 }
 
@@ -212,18 +259,18 @@ static int default_cb(const struct nlmsghdr *nh, void *ctx)
 	struct default_oifs *d = ctx;
 	const struct rtmsg *rt = NLMSG_DATA(nh);
 	const struct rtattr *rta;
-	uint32_t table = rt->rtm_table;
+	uint32_t table;
 	int len, oif = 0;
 
-	if (nh->nlmsg_type != RTM_NEWROUTE || rt->rtm_dst_len != 0 ||
-	    rt->rtm_type != RTN_UNICAST)
+	if (nh->nlmsg_type != RTM_NEWROUTE || !nl_has(nh, sizeof(*rt)) ||
+	    rt->rtm_dst_len != 0 || rt->rtm_type != RTN_UNICAST)
 		return 0;
-	len = (int)RTM_PAYLOAD(nh);
-	for (rta = RTM_RTA(rt); RTA_OK(rta, len); rta = RTA_NEXT(rta, len)) {
+	table = rt->rtm_table;
+	for (rta = nl_attrs(nh, sizeof(*rt), &len); RTA_OK(rta, len); rta = RTA_NEXT(rta, len)) {
 		if (rta->rta_type == RTA_TABLE) {
-			memcpy(&table, RTA_DATA(rta), sizeof(table));
+			attr_u32(rta, &table);
 		} else if (rta->rta_type == RTA_OIF) {
-			memcpy(&oif, RTA_DATA(rta), sizeof(oif));
+			attr_u32(rta, &oif);
 		} else if (rta->rta_type == RTA_MULTIPATH) {
 			const struct rtnexthop *nhp = RTA_DATA(rta);
 			int left = (int)RTA_PAYLOAD(rta);
@@ -342,18 +389,19 @@ static int host_cb(const struct nlmsghdr *nh, void *ctx)
 	struct host_oifs *d = ctx;
 	const struct rtmsg *rt = NLMSG_DATA(nh);
 	const struct rtattr *rta;
-	uint32_t table = rt->rtm_table;
+	uint32_t table;
 	int len, oif = 0;
 
-	if (nh->nlmsg_type != RTM_NEWROUTE || rt->rtm_type != RTN_UNICAST ||
+	if (nh->nlmsg_type != RTM_NEWROUTE || !nl_has(nh, sizeof(*rt)) ||
+	    rt->rtm_type != RTN_UNICAST ||
 	    rt->rtm_dst_len != (rt->rtm_family == AF_INET ? 32 : 128))
 		return 0;
-	len = (int)RTM_PAYLOAD(nh);
-	for (rta = RTM_RTA(rt); RTA_OK(rta, len); rta = RTA_NEXT(rta, len)) {
+	table = rt->rtm_table;
+	for (rta = nl_attrs(nh, sizeof(*rt), &len); RTA_OK(rta, len); rta = RTA_NEXT(rta, len)) {
 		if (rta->rta_type == RTA_TABLE)
-			memcpy(&table, RTA_DATA(rta), sizeof(table));
+			attr_u32(rta, &table);
 		else if (rta->rta_type == RTA_OIF)
-			memcpy(&oif, RTA_DATA(rta), sizeof(oif));
+			attr_u32(rta, &oif);
 	}
 	if (table == RT_TABLE_MAIN && oif > 0) {
 		for (size_t i = 0; i < d->n; i++)
@@ -407,12 +455,15 @@ static bool route_matters(const struct nlmsghdr *nh)
 {
 	const struct rtmsg *rt = NLMSG_DATA(nh);
 	const struct rtattr *rta;
-	uint32_t table = rt->rtm_table;
-	int len = (int)RTM_PAYLOAD(nh);
+	uint32_t table;
+	int len;
 
-	for (rta = RTM_RTA(rt); RTA_OK(rta, len); rta = RTA_NEXT(rta, len))
+	if (!nl_has(nh, sizeof(*rt)))
+		return false;
+	table = rt->rtm_table;
+	for (rta = nl_attrs(nh, sizeof(*rt), &len); RTA_OK(rta, len); rta = RTA_NEXT(rta, len))
 		if (rta->rta_type == RTA_TABLE)
-			memcpy(&table, RTA_DATA(rta), sizeof(table));
+			attr_u32(rta, &table);
 	if (table != RT_TABLE_MAIN)
 		return false;
 	return rt->rtm_dst_len == 0 ||
@@ -425,7 +476,6 @@ int np_nl_monitor_read(int fd, struct np_nl_changes *ch)
 
 	for (;;) {
 		ssize_t len = recv(fd, buf, sizeof(buf), 0);
-		struct nlmsghdr *nh;
 
 		if (len < 0) {
 			if (errno == EINTR)
@@ -438,38 +488,48 @@ int np_nl_monitor_read(int fd, struct np_nl_changes *ch)
 			}
 			return -errno;
 		}
-		for (nh = (struct nlmsghdr *)buf; NLMSG_OK(nh, (size_t)len);
-		     nh = NLMSG_NEXT(nh, len)) {
-			switch (nh->nlmsg_type) {
-			case RTM_NEWLINK: {
-				const struct ifinfomsg *ifi = NLMSG_DATA(nh);
+		np_nl_monitor_parse(buf, (size_t)len, ch);
+	}
+}
 
-				/* New, or up/down: routes through it may
-				 * start or stop counting.  Other attribute
-				 * changes (addresses, MTU, ...) do not. */
-				if (ifi->ifi_change == 0xffffffffu ||
-				    (ifi->ifi_change & (IFF_UP | IFF_RUNNING | IFF_LOWER_UP)))
-					ch->links++;
-				break;
-			}
-			case RTM_DELLINK: {
-				const struct ifinfomsg *ifi = NLMSG_DATA(nh);
+void np_nl_monitor_parse(const void *buf, size_t len, struct np_nl_changes *ch)
+{
+	const struct nlmsghdr *nh;
+	size_t left = len;
 
+	for (nh = buf; nl_msg_ok(nh, left); nh = nl_msg_next(nh, &left)) {
+		if ((nh->nlmsg_type == RTM_NEWLINK || nh->nlmsg_type == RTM_DELLINK) &&
+		    !nl_has(nh, sizeof(struct ifinfomsg)))
+			continue;
+		switch (nh->nlmsg_type) {
+		case RTM_NEWLINK: {
+			const struct ifinfomsg *ifi = NLMSG_DATA(nh);
+
+			/* New, or up/down: routes through it may
+			 * start or stop counting.  Other attribute
+			 * changes (addresses, MTU, ...) do not. */
+			if (ifi->ifi_change == 0xffffffffu ||
+			    (ifi->ifi_change & (IFF_UP | IFF_RUNNING | IFF_LOWER_UP)))
 				ch->links++;
-				if (ch->n_gone < sizeof(ch->gone) / sizeof(ch->gone[0]))
-					ch->gone[ch->n_gone++] = ifi->ifi_index;
-				else
-					ch->overflow = true;
-				break;
-			}
-			case RTM_NEWROUTE:
-			case RTM_DELROUTE:
-				if (route_matters(nh))
-					ch->routes++;
-				break;
-			default:
-				break;
-			}
+			break;
+		}
+		case RTM_DELLINK: {
+			const struct ifinfomsg *ifi = NLMSG_DATA(nh);
+
+			ch->links++;
+			if (ch->n_gone < sizeof(ch->gone) / sizeof(ch->gone[0]))
+				ch->gone[ch->n_gone++] = ifi->ifi_index;
+			else
+				ch->overflow = true;
+			break;
+		}
+		case RTM_NEWROUTE:
+		case RTM_DELROUTE:
+			if (route_matters(nh))
+				ch->routes++;
+			break;
+		default:
+			break;
 		}
 	}
 }
@@ -479,6 +539,36 @@ struct clsact_q {
 	bool found;
 };
 
+static int clsact_cb(const struct nlmsghdr *nh, void *ctx);
+
+/* Every message of one datagram through CB (the parsers' test seam). */
+static void nl_walk(const void *buf, size_t len, nl_msg_cb cb, void *ctx)
+{
+	const struct nlmsghdr *nh;
+	size_t left = len;
+
+	for (nh = buf; nl_msg_ok(nh, left); nh = nl_msg_next(nh, &left))
+		if (cb(nh, ctx))
+			break;
+}
+
+int np_nl_route_answer_parse(const void *buf, size_t len, int *oif)
+{
+	struct route_answer ans = { 0 };
+
+	nl_walk(buf, len, route_answer_cb, &ans);
+	*oif = ans.oif;
+	return ans.type;
+}
+
+bool np_nl_clsact_parse(const void *buf, size_t len, int ifindex)
+{
+	struct clsact_q q = { .ifindex = ifindex };
+
+	nl_walk(buf, len, clsact_cb, &q);
+	return q.found;
+}
+
 static int clsact_cb(const struct nlmsghdr *nh, void *ctx)
 {
 	struct clsact_q *q = ctx;
@@ -486,12 +576,13 @@ static int clsact_cb(const struct nlmsghdr *nh, void *ctx)
 	const struct rtattr *rta;
 	int len;
 
-	if (nh->nlmsg_type != RTM_NEWQDISC || tc->tcm_ifindex != q->ifindex)
+	if (nh->nlmsg_type != RTM_NEWQDISC || !nl_has(nh, sizeof(*tc)) ||
+	    tc->tcm_ifindex != q->ifindex)
 		return 0;
-	len = (int)(nh->nlmsg_len - NLMSG_LENGTH(sizeof(*tc)));
-	for (rta = (const struct rtattr *)((const char *)tc + NLMSG_ALIGN(sizeof(*tc)));
-	     RTA_OK(rta, len); rta = RTA_NEXT(rta, len))
-		if (rta->rta_type == TCA_KIND && strcmp(RTA_DATA(rta), "clsact") == 0)
+	/* TCA_KIND is a NUL-terminated string: compare its whole payload. */
+	for (rta = nl_attrs(nh, sizeof(*tc), &len); RTA_OK(rta, len); rta = RTA_NEXT(rta, len))
+		if (rta->rta_type == TCA_KIND && RTA_PAYLOAD(rta) >= sizeof("clsact") &&
+		    memcmp(RTA_DATA(rta), "clsact", sizeof("clsact")) == 0)
 			q->found = true;
 	return 0;
 }

@@ -56,5 +56,12 @@ struct np_nl_changes {
 
 /* Drain FD, adding what it carried to *CH.  0 or -errno. */
 int np_nl_monitor_read(int fd, struct np_nl_changes *ch);
+/* One datagram of the monitor (LEN bytes at BUF, as received: untrusted),
+ * added to *CH.  Exposed for tests and fuzzing. */
+void np_nl_monitor_parse(const void *buf, size_t len, struct np_nl_changes *ch);
+/* The answer to a route lookup: *OIF (0 when none), returns rtm_type. */
+int np_nl_route_answer_parse(const void *buf, size_t len, int *oif);
+/* A qdisc dump: is there a clsact qdisc on IFINDEX? */
+bool np_nl_clsact_parse(const void *buf, size_t len, int ifindex);
 
 #endif
