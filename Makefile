@@ -52,11 +52,19 @@ ASAN_BINS := $(patsubst tests/unit/%.c,$(BUILD)/tests-asan/%,$(UNIT_SRCS))
 ASAN_LIB_OBJS := $(patsubst user/%.c,$(BUILD)/obj-asan/%.o,$(LIB_SRCS))
 ASAN_FLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
 
+# libFuzzer harnesses (clang, ASan + UBSan); `make fuzz FUZZ_SECONDS=N`.
+FUZZ_SRCS := $(wildcard tests/fuzz/fuzz_*.c)
+FUZZ_BINS := $(patsubst tests/fuzz/%.c,$(BUILD)/fuzz/%,$(FUZZ_SRCS))
+FUZZ_LIB_OBJS := $(patsubst user/%.c,$(BUILD)/obj-fuzz/%.o,$(LIB_SRCS))
+FUZZ_FLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
+FUZZ_SECONDS ?= 60
+
 TOOLS_SRCS := $(wildcard tools/*.c) $(wildcard tests/bpf/*.c)
 TOOL_BINS := $(patsubst tools/%.c,$(BUILD)/%,$(wildcard tools/*.c)) \
 	$(patsubst tests/bpf/%.c,$(BUILD)/tests/%,$(wildcard tests/bpf/*.c)) \
 	$(patsubst tests/ops/%.c,$(BUILD)/tests/%,$(wildcard tests/ops/*.c))
 
+.PHONY: fuzz fuzz-build
 .PHONY: all deps test test-all test-unit test-asan test-bpf test-cli test-conformance test-e2e test-flows test-kube test-cloudwatch test-ops test-kernels bench demo clean
 .DELETE_ON_ERROR:
 
@@ -66,7 +74,7 @@ deps:
 	apt-get update
 	DEBIAN_FRONTEND=noninteractive apt-get install -y $(DEB_PACKAGES)
 
-$(BUILD) $(BUILD)/obj $(BUILD)/obj-asan $(BUILD)/tests $(BUILD)/tests-asan:
+$(BUILD) $(BUILD)/obj $(BUILD)/obj-asan $(BUILD)/obj-fuzz $(BUILD)/fuzz $(BUILD)/tests $(BUILD)/tests-asan:
 	$(Q)mkdir -p $@
 
 # CO-RE: the kernel's own BTF gives every kernel type the programs use.
@@ -93,6 +101,25 @@ $(BUILD)/obj-asan/%.o: user/%.c $(USER_HDRS) $(SKELS) | $(BUILD)/obj-asan
 $(BUILD)/libnetpol.a: $(LIB_OBJS)
 	$(call msg,AR,$@)
 	$(Q)rm -f $@ && ar rcs $@ $^
+
+$(BUILD)/obj-fuzz/%.o: user/%.c $(USER_HDRS) $(SKELS) | $(BUILD)/obj-fuzz
+	$(call msg,CC-FUZZ,$@)
+	$(Q)$(CLANG) $(CFLAGS) $(FUZZ_FLAGS) -fsanitize=fuzzer-no-link -c $< -o $@
+
+$(BUILD)/libnetpol-fuzz.a: $(FUZZ_LIB_OBJS)
+	$(call msg,AR,$@)
+	$(Q)rm -f $@ && ar rcs $@ $^
+
+$(BUILD)/fuzz/%: tests/fuzz/%.c $(BUILD)/libnetpol-fuzz.a $(USER_HDRS) | $(BUILD)/fuzz
+	$(call msg,LINK,$@)
+	$(Q)$(CLANG) $(CFLAGS) $(FUZZ_FLAGS) -fsanitize=fuzzer $< $(BUILD)/libnetpol-fuzz.a $(LDLIBS) -o $@
+
+fuzz-build: $(FUZZ_BINS)
+
+# Every harness for FUZZ_SECONDS (default 60) on its corpus in
+# tests/fuzz/corpus/NAME; fails on any crash, leak or timeout.
+fuzz: $(FUZZ_BINS)
+	$(Q)FUZZ_SECONDS=$(FUZZ_SECONDS) tests/fuzz/run.sh $(BUILD) $(FUZZ_BINS)
 
 $(BUILD)/libnetpol-asan.a: $(ASAN_LIB_OBJS)
 	$(call msg,AR,$@)
