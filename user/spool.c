@@ -35,8 +35,9 @@
  * well inside the agent's 256 MiB. */
 #define NP_SPOOL_MAX_RAW (4u * NP_SPOOL_SEG_RAW)
 #define NP_SPOOL_MAX_RECS (4u * NP_SPOOL_SEG_RECS)
-/* Deflate grows incompressible data by 5 bytes per 16 KiB block at most,
- * plus header and trailer: a larger file holds more than NP_SPOOL_MAX_RAW. */
+/* Deflate grows incompressible data by about 0.03% at most (zlib's
+ * deflateBound), plus header and trailer: a larger file would hold more
+ * than NP_SPOOL_MAX_RAW, and is refused before it is read. */
 #define NP_SPOOL_MAX_FILE (NP_SPOOL_MAX_RAW + (NP_SPOOL_MAX_RAW >> 10) + 4096)
 /* "<ts_ms> " and "\n" around a record: 20 digits, sign, space, newline. */
 #define NP_SPOOL_REC_OVERHEAD 23u
@@ -364,7 +365,7 @@ int np_spool_write(struct np_spool *sp, const struct np_rec *recs, size_t n, boo
 
 	if (!n)
 		return 0;
-	/* Counting with C NULL writes nothing, so the count is exact. */
+	/* Count the segments first (nothing written), then fill them. */
 	k = cut(recs, n, NULL);
 	c = calloc(k, sizeof(*c));
 	if (!c) {
