@@ -7,7 +7,8 @@
 # tests/cloudwatch/agent.sh, run at the end) must deliver every record signed, gzipped and
 # within the service limits, through throttling, 5xx, dropped connections,
 # slow answers, a CW_OUTAGE_SECONDS (60) outage, a restart during an
-# outage, a full spool (drops reported), and every credential source; then
+# outage, a full spool (drops reported), a damaged spool (bad records and
+# segments set aside and reported), and every credential source; then
 # tests/cloudwatch/agent.sh: the agent itself, with real connections.
 #
 #   tests/cloudwatch/run.sh [BUILD]     prints "cloudwatch: N passed, M failed"
