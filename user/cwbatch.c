@@ -144,8 +144,11 @@ int np_cwbatch_body(const char *group, const char *stream, const struct np_rec *
 		int k = snprintf(num, sizeof(num), "%s{\"timestamp\":%" PRId64 ",\"message\":",
 				 i ? "," : "", r->ts_ms);
 
+		/* Never past the string: a record whose LEN disagrees with its
+		 * line (a NUL inside) would otherwise ship the heap behind it.
+		 * The spool refuses such records; this is the last guard. */
 		if (buf_add(&buf, &len, &cap, num, (size_t)k) ||
-		    np_json_str_append(&buf, &len, &cap, r->line, r->len) ||
+		    np_json_str_append(&buf, &len, &cap, r->line, strnlen(r->line, r->len)) ||
 		    buf_add(&buf, &len, &cap, "}", 1))
 			goto cleanup;
 	}

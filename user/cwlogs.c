@@ -306,11 +306,15 @@ static void refill(struct np_cw *cw)
 		struct loaded_seg ls;
 		struct np_rec *recs = NULL;
 		size_t n = 0, i;
+		int64_t misnamed = cw->spool.misnamed;
 		uint64_t seq;
 		int ret;
 
 		ret = np_spool_load_oldest(&cw->spool, &recs, &n, &seq, &d);
 		account_drop(cw, &d, DROP_CORRUPT);
+		/* What a previous run left is known once read, not from the
+		 * segment names: keeps the counters' equation exact. */
+		cw->st.from_spool_at_start -= (uint64_t)(cw->spool.misnamed - misnamed);
 		if (ret < 0)
 			break;
 		ls = (struct loaded_seg){ seq, n };

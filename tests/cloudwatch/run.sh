@@ -7,7 +7,8 @@
 # tests/cloudwatch/agent.sh, run at the end) must deliver every record signed, gzipped and
 # within the service limits, through throttling, 5xx, dropped connections,
 # slow answers, a CW_OUTAGE_SECONDS (60) outage, a restart during an
-# outage, a full spool (drops reported), and every credential source; then
+# outage, a full spool (drops reported), a damaged spool (bad records and
+# segments set aside and reported), and every credential source; then
 # tests/cloudwatch/agent.sh: the agent itself, with real connections.
 #
 #   tests/cloudwatch/run.sh [BUILD]     prints "cloudwatch: N passed, M failed"
@@ -263,6 +264,40 @@ check "counters add up: produced + reports = shipped + dropped + in_spool + in_m
 	test "$(( $(kv "$TMP/full1.stats" produced) + $(kv "$TMP/full1.stats" reports) ))" = \
 	"$(( $(kv "$TMP/full1.stats" shipped) + d1 + $(kv "$TMP/full1.stats" in_spool) + $(kv "$TMP/full1.stats" in_memory) ))"
 check "the newest records survived" test "$(ev "$r" missing)" -lt 40000
+
+echo "# a damaged spool: bad records and segments set aside, counted, reported; the rest replayed"
+start_server damaged || exit 1
+SP=$TMP/spool-damaged
+mkdir -p "$SP"
+now=$(date +%s%3N)
+segseq() { printf '%020d' $((4611686018427387904 + $1)); } # as the spool names them
+# a record with a NUL byte between two good ones
+printf '%s {"id":500}\n%s {"id":501,\0"heap":"not this"}\n%s {"id":502}\n' "$now" "$now" "$now" |
+	gzip >"$SP/seg-$(segseq 0)-3-$now-$now.gz"
+# a name claiming 2^60 records for 3
+printf '%s {"id":503}\n%s {"id":504}\n%s {"id":505}\n' "$now" "$now" "$now" |
+	gzip >"$SP/seg-$(segseq 1)-1152921504606846976-$now-$now.gz"
+# a gzip bomb (64 MiB of zeros) and a truncated segment
+head -c 64M /dev/zero | gzip -1 >"$SP/seg-$(segseq 2)-1000-$now-$now.gz"
+printf '%s {"id":506}\n%s {"id":507}\n' "$now" "$now" | gzip | head -c 25 >"$SP/seg-$(segseq 3)-2-$now-$now.gz"
+feed damaged --count 10 --start-id 1000000 --spool-dir "$SP" --cloudwatch-flush-delay 0.2 --flush-timeout 60
+r=$(events 500:1 502:4 1000000:10)
+st=$TMP/damaged.stats
+echo "  $r; dropped_corrupt=$(kv "$st" dropped_corrupt) from_spool_at_start=$(kv "$st" from_spool_at_start)"
+check "the good records of damaged segments arrive, and the new ones, in order" \
+	test "$(ev "$r" missing)/$(ev "$r" duplicates)/$(ev "$r" unexpected)/$(ev "$r" out_of_order)" = 0/0/0/0
+check "the NUL record, the bomb's and the truncated segment's records counted and reported" \
+	test "$(kv "$st" dropped_corrupt)" = 1003 -a "$(ev "$r" skipdata_dropped)" = 1003 -a \
+	"$(ev "$r" skipdata_reasons)" = spool_segment_unreadable
+check "from_spool_at_start is what the segments held, not what the names claimed" \
+	test "$(kv "$st" from_spool_at_start)" = $((3 + 3 + 1000 + 2))
+check "counters add up: produced + reports + from_spool_at_start = shipped + dropped_corrupt + in_spool + in_memory" \
+	test "$(( $(kv "$st" produced) + $(kv "$st" reports) + $(kv "$st" from_spool_at_start) ))" = \
+	"$(( $(kv "$st" shipped) + $(kv "$st" dropped_corrupt) + $(kv "$st" in_spool) + $(kv "$st" in_memory) ))"
+check "bomb and truncated segment kept as .bad, the others deleted" \
+	test "$(ls "$SP" | grep -c '\.gz\.bad$')/$(ls "$SP" | grep -c '\.gz$')" = 2/0
+check "no heap bytes shipped" bash -c "! grep -q 'not this' '$OUT/events.jsonl'"
+check "signed and within limits" server_clean
 
 echo "# credentials: IRSA web identity (STS), refreshed before expiry, token file re-read"
 unset AWS_ACCESS_KEY_ID AWS_SECRET_ACCESS_KEY

@@ -143,6 +143,27 @@ static void test_body_sorted_and_escaped(void **state)
 		free(r[i].line);
 }
 
+static void test_body_never_reads_past_line(void **state)
+{
+	/* A record whose length claims more than its line holds (what a
+	 * NUL byte did to spooled records): the body holds the line and
+	 * nothing of the heap behind it; ASan fails any read past it. */
+	struct np_rec r = { .ts_ms = 1, .line = malloc(3) };
+	char *body = NULL;
+	size_t len = 0;
+
+	(void)state;
+	assert_non_null(r.line);
+	memcpy(r.line, "ab", 3);
+	r.len = 40;
+	assert_int_equal(np_cwbatch_body("g", "s", &r, 1, &body, &len), 0);
+	assert_string_equal(body, "{\"logGroupName\":\"g\",\"logStreamName\":\"s\",\"logEvents\":"
+				  "[{\"timestamp\":1,\"message\":\"ab\"}]}");
+	assert_int_equal(len, strlen(body));
+	free(body);
+	free(r.line);
+}
+
 static void test_gzip_roundtrip(void **state)
 {
 	char in[5000], out[6000], *gz = NULL;
@@ -231,6 +252,7 @@ int main(void)
 		cmocka_unit_test(test_take_span),
 		cmocka_unit_test(test_take_custom_limits),
 		cmocka_unit_test(test_body_sorted_and_escaped),
+		cmocka_unit_test(test_body_never_reads_past_line),
 		cmocka_unit_test(test_gzip_roundtrip),
 		cmocka_unit_test(test_parse_accepted),
 		cmocka_unit_test(test_parse_error),
