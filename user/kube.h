@@ -71,13 +71,22 @@ struct np_kstream {
 	uint64_t bytes;   /* bytes fed */
 };
 
+/* Parsing JSON may cost at most FACTOR x its size + SLACK of memory
+ * (np_json_cost estimates it before parsing). */
+#define NP_JSON_COST_FACTOR 16u
+#define NP_JSON_COST_SLACK (8u << 20)
+size_t np_json_cost(const char *p, size_t n);
+bool np_json_cost_ok(const char *p, size_t n);
+
 void np_kstream_init(struct np_kstream *s, size_t max_line);
 void np_kstream_reset(struct np_kstream *s);
 void np_kstream_free(struct np_kstream *s);
 /* Feed N bytes; calls CB(CTX, event) for every complete non-empty line (the
  * event is borrowed: CB must json_incref what it keeps).  Returns 0, a
  * negative value CB returned (feeding stops there), -EBADMSG for a line
- * that is not a JSON object, or -EMSGSIZE / -ENOMEM. */
+ * that is not a JSON object, -EMSGSIZE for a line longer than max_line,
+ * -E2BIG for one whose parse would cost more than np_json_cost_ok allows,
+ * or -ENOMEM. */
 int np_kstream_feed(struct np_kstream *s, const char *data, size_t n,
 		    np_kstream_cb cb, void *ctx);
 /* The stream ended: bytes of an unterminated last line that were dropped
@@ -116,6 +125,9 @@ struct np_kubecache {
 	uint64_t generation;    /* bumped on every change */
 	uint64_t wrong_kind;    /* objects refused: not of the resource's kind */
 	uint64_t invalid;       /* object versions that did not validate here */
+	/* A re-list's staging cache starts empty: the last good version of an
+	 * object that arrives invalid is then looked up here (the live cache). */
+	const struct np_kubecache *fallback;
 };
 
 int np_kubecache_init(struct np_kubecache *c);

@@ -240,6 +240,46 @@ cleanup:
 	return ret;
 }
 
+static int copy_policy(const struct np_policy *src, struct np_policy *dst);
+static int copy_pod(const struct np_pod *src, struct np_pod *dst);
+static int copy_namespace(const struct np_namespace *src, struct np_namespace *dst);
+
+/* A deep copy of entry SRC (of KIND) into the empty entry E. */
+static int copy_entry(enum np_kind kind, const struct np_kentry *src, struct np_kentry *e)
+{
+	int ret = -ENOMEM;
+
+	np_objects_free(&e->obj);
+	memset(&e->obj, 0, sizeof(e->obj));
+	if (kind == NP_KIND_POLICY) {
+		if (!(e->obj.policies = calloc(1, sizeof(*e->obj.policies))))
+			goto cleanup;
+		e->obj.n_policies = 1;
+		ret = copy_policy(&src->obj.policies[0], &e->obj.policies[0]);
+	} else if (kind == NP_KIND_POD) {
+		if (!(e->obj.pods = calloc(1, sizeof(*e->obj.pods))))
+			goto cleanup;
+		e->obj.n_pods = 1;
+		ret = copy_pod(&src->obj.pods[0], &e->obj.pods[0]);
+	} else {
+		if (!(e->obj.namespaces = calloc(1, sizeof(*e->obj.namespaces))))
+			goto cleanup;
+		e->obj.n_namespaces = 1;
+		ret = copy_namespace(&src->obj.namespaces[0], &e->obj.namespaces[0]);
+	}
+	if (ret)
+		goto cleanup;
+	if (src->created && !(e->created = strdup(src->created))) {
+		ret = -ENOMEM;
+		goto cleanup;
+	}
+	e->terminating = src->terminating;
+	e->finished = src->finished;
+	e->isolation_only = src->isolation_only;
+cleanup:
+	return ret;
+}
+
 /*
  * OBJ (KEY) did not validate (WHY).  Keep what is safe: the last good
  * version when there is one, else for a policy its isolation alone.  E is
@@ -266,6 +306,24 @@ static int keep_safe(struct np_kubecache *c, enum np_kind kind, const char *key,
 		       kind_name[kind], key);
 		goto cleanup;
 	}
+	if (c->fallback) {
+		/* A re-list: the live cache has the last good version. */
+		struct np_kentry *const *live = np_hashmap_get(&c->fallback->map[kind], key);
+
+		if (live) {
+			ret = copy_entry(kind, *live, e);
+			if (ret)
+				goto cleanup;
+			e->invalid = strdup(why);
+			if (!e->invalid) {
+				ret = -ENOMEM;
+				goto cleanup;
+			}
+			np_err("%s; the last good version of %s %s stays in force", why,
+			       kind_name[kind], key);
+			goto store;
+		}
+	}
 	if (kind != NP_KIND_POLICY) {
 		np_err("%s; %s %s is left out until a version validates", why,
 		       kind_name[kind], key);
@@ -289,6 +347,7 @@ static int keep_safe(struct np_kubecache *c, enum np_kind kind, const char *key,
 	e->isolation_only = true;
 	np_err("%s; NetworkPolicy %s isolates the pods it selects with no rules until a version validates",
 	       why, key);
+store:
 	put_entry(c, kind, key, e, &ret);
 	if (ret)
 		goto cleanup;

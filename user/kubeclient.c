@@ -45,7 +45,11 @@
 
 #define MAX_LIST_BODY (1u << 30)
 #define MAX_ERROR_BODY 4096
-#define MAX_EVENT_LINE (64u << 20)
+/* A watch event is one object: the API server stores at most 1.5 MiB per
+ * object (etcd's request limit); 4 MiB leaves room for the envelope and
+ * escaping.  A longer line is not a real event: refused, never buffered
+ * further, and the resource re-listed. */
+#define MAX_EVENT_LINE (4u << 20)
 #define MIN_HEALTHY_WATCH_MS 1000
 
 enum res_state { R_IDLE, R_LIST, R_WATCH, R_WAIT };
@@ -308,7 +312,18 @@ static size_t on_data(char *p, size_t size, size_t nmemb, void *ud)
 		r->failures = 0;
 		g_chunk_ms = np_now_ms();
 		ret = np_kstream_feed(&r->stream, p, n, on_watch_event, r);
-		if (ret == -EBADMSG || ret == -EMSGSIZE) {
+		if (ret == -EMSGSIZE || ret == -E2BIG) {
+			/* Resuming at the same resourceVersion would meet the
+			 * same event again, forever: re-list instead (the
+			 * list moves past it). */
+			np_err("API %s: a watch event after resourceVersion %s is %s; re-listing",
+			       res_name[r->kind], r->rv ? r->rv : "(none)",
+			       ret == -EMSGSIZE ? "longer than 4 MiB (no object is that big)"
+						: "too costly to parse (mostly tiny values)");
+			r->bad_event = true;
+			r->need_list = true;
+			np_ops_kube_error(res_name[r->kind], "oversize");
+		} else if (ret == -EBADMSG) {
 			np_warn("API %s: unparsable watch event (%s); watching again",
 				res_name[r->kind], strerror(-ret));
 			r->bad_event = true;
@@ -338,7 +353,13 @@ static void list_page_done(struct res *r)
 	size_t i;
 	int ret = 0;
 
-	doc = json_loadb(r->body ? r->body : "", r->body_len, 0, &jerr);
+	if (r->body && !np_json_cost_ok(r->body, r->body_len)) {
+		snprintf(jerr.text, sizeof(jerr.text), "%zu bytes of mostly tiny values: too costly to parse",
+			 r->body_len);
+		doc = NULL;
+	} else {
+		doc = json_loadb(r->body ? r->body : "", r->body_len, 0, &jerr);
+	}
 	/* A list from the watch cache is the whole resource at once (tens of
 	 * MB for 10,000 pods): do not keep its buffer around. */
 	free(r->body);
@@ -770,6 +791,7 @@ int np_kube_start(struct np_kube **out, const struct np_kube_opts *opts)
 		np_timer_init(&r->retry, on_retry, r);
 		if (!ret)
 			ret = np_kubecache_init(&r->staging);
+		r->staging.fallback = &k->cache;
 	}
 	np_timer_init(&k->curl_timer, on_curl_timer, k);
 	np_timer_init(&k->token_timer, on_token_timer, k);

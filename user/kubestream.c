@@ -29,6 +29,43 @@ void np_kstream_free(struct np_kstream *s)
 	s->len = s->cap = 0;
 }
 
+/*
+ * What parsing N bytes of JSON at P would cost jansson, over-estimated:
+ * every value is a json_t (with, in an object, a hashtable entry and its
+ * key; in an array, a slot), about 128 bytes, plus the bytes themselves.
+ * Values are counted as the structural characters outside strings that
+ * start one ('[', '{', ':', ','), in one pass.  A line of small values
+ * ("[0,0,0,...") costs jansson about 25 times its size; this lets such a
+ * line be refused before it is parsed.
+ */
+size_t np_json_cost(const char *p, size_t n)
+{
+	size_t values = 1;
+	bool in_str = false;
+
+	for (size_t i = 0; i < n; i++) {
+		char c = p[i];
+
+		if (in_str) {
+			if (c == '\\')
+				i++;
+			else if (c == '"')
+				in_str = false;
+			continue;
+		}
+		if (c == '"')
+			in_str = true;
+		else if (c == '[' || c == '{' || c == ':' || c == ',')
+			values++;
+	}
+	return values * 128 + n;
+}
+
+bool np_json_cost_ok(const char *p, size_t n)
+{
+	return np_json_cost(p, n) <= NP_JSON_COST_FACTOR * n + NP_JSON_COST_SLACK;
+}
+
 static bool blank(const char *p, size_t n)
 {
 	for (size_t i = 0; i < n; i++)
@@ -46,6 +83,8 @@ static int parse_line(struct np_kstream *s, const char *p, size_t n,
 
 	if (blank(p, n))
 		return 0;
+	if (!np_json_cost_ok(p, n))
+		return -E2BIG;
 	ev = json_loadb(p, n, 0, &jerr);
 	if (!ev || !json_is_object(ev)) {
 		json_decref(ev);

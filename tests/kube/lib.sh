@@ -109,6 +109,10 @@ kube_ctl() {
 	kube_in_ns curl -sS --fail -X POST --data-binary "${2:-{\}}" \
 		"http://127.0.0.1:$KUBE_CTL_PORT$1"
 }
+# kube_ctl_file PATH FILE: the same with the body from FILE (large bodies).
+kube_ctl_file() {
+	kube_in_ns curl -sS --fail -X POST --data-binary "@$2" "http://127.0.0.1:$KUBE_CTL_PORT$1"
+}
 kube_ctl_get() { kube_in_ns curl -sS --fail "http://127.0.0.1:$KUBE_CTL_PORT/stats"; }
 # kube_apply: a JSON object (or {"kind":"List","items":[...]}) on stdin.
 kube_apply() { kube_ctl /apply "$(cat)" >/dev/null; }

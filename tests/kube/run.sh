@@ -333,6 +333,21 @@ check "wrong kinds counted in netpol_kube_watch_errors_total{kind=\"wrong-kind\"
 	eval 'in_node curl -s http://127.0.0.1:9090/metrics | grep -q "^netpol_kube_watch_errors_total{resource=\"namespaces\",kind=\"wrong-kind\"} [1-9]"'
 kube_ctl /inject '{"path": "/api/v1/namespaces", "remove": true}' >/dev/null
 
+# ---- a watch event over the size cap: reported, re-listed, never looped ----
+python3 -c 'import json; print(json.dumps({"apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicy", "metadata": {"name": "huge", "namespace": "front", "annotations": {"x": "a" * 5000000}}, "spec": {"podSelector": {"matchLabels": {"app": "nothing"}}}}))' >"$TMP/huge.json"
+relists=$(count 'networkpolicies: listed')
+kube_ctl_file /apply "$TMP/huge.json" >/dev/null
+check "a 5 MB watch event: reported as over the cap" eventually logged 'API networkpolicies: a watch event after resourceVersion [0-9]* is longer than 4 MiB'
+check "  ... and the resource re-listed instead of watched again at the same resourceVersion" \
+	after_more 'networkpolicies: listed' "$relists"
+sleep 2
+check "  ... once: the watch moved past it (one report in 2 s)" [ "$(count 'is longer than 4 MiB')" -eq 1 ]
+pol_json allow-client other | kube_apply
+check "  ... later changes are applied again (oth-2 allowed)" eventually web_ok oth
+pol_json allow-client client | kube_apply
+check "  ... (cli-0 allowed again)" eventually web_ok cli
+kube_delete NetworkPolicy front huge
+
 # ---- a version the agent cannot validate never widens access ----
 readyz() { in_node curl -s http://127.0.0.1:9090/readyz; }
 ctl_status() { in_node "$BUILD/netpolctl" status --pin-path "$PIN" 2>&1; }

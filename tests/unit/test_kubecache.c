@@ -243,6 +243,25 @@ static void test_invalid_object_never_widens(void **state)
 	assert_int_equal(np_kubecache_invalid(&c, NULL, NULL), 1);
 	/* nameless: ignored */
 	upsert(&c, NP_KIND_POD, json_pack("{s:{}}", "metadata"), 0);
+	/* a re-list: the staging cache starts empty and finds the last good
+	 * version in the live cache */
+	{
+		struct np_kubecache staging;
+
+		upsert(&c, NP_KIND_POLICY, policy_json("p", "{\"podSelector\": {}, \"ingress\": [{\"from\": [{\"ipBlock\": {\"cidr\": \"10.0.0.0/8\"}}]}]}"), 1);
+		assert_int_equal(np_kubecache_init(&staging), 0);
+		staging.fallback = &c;
+		upsert(&staging, NP_KIND_POLICY, policy_json("p", "{\"podSelector\": {}, \"futureField\": 1}"), 1);
+		assert_int_equal(np_kubecache_snapshot(&staging, NULL, &o), 0);
+		p = snap_policy(&o, "p");
+		assert_non_null(p);
+		assert_int_equal(p->n_rules[NP_DIR_INGRESS], 1);
+		np_objects_free(&o);
+		log[0] = '\0';
+		assert_int_equal(np_kubecache_invalid(&staging, count_cb, log), 1);
+		assert_non_null(strstr(log, "NetworkPolicy n/p=last good version;"));
+		np_kubecache_free(&staging);
+	}
 	np_kubecache_free(&c);
 }
 

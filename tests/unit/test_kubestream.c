@@ -328,6 +328,48 @@ static void test_list_page(void **state)
 	np_kubecache_free(&c);
 }
 
+/* An event whose parse would cost jansson far more than its size (a line of
+ * tiny values) is refused before it is parsed; real objects, whose values
+ * are words and strings, are not. */
+static void test_costly_line_refused(void **state)
+{
+	struct np_kstream ks;
+	struct seen s = { 0 };
+	size_t n = 1u << 20, k = 0;
+	char *line = malloc(n + 64);
+
+	(void)state;
+	assert_non_null(line);
+	k += (size_t)sprintf(line, "{\"type\":\"ADDED\",\"object\":{\"v\":[");
+	while (k < n - 4) {
+		line[k++] = '0';
+		line[k++] = ',';
+	}
+	line[k++] = '0';
+	k += (size_t)sprintf(line + k, "]}}\n");
+	assert_true(np_json_cost(line, k) > NP_JSON_COST_FACTOR * k + NP_JSON_COST_SLACK);
+	np_kstream_init(&ks, 4u << 20);
+	assert_int_equal(np_kstream_feed(&ks, line, k, collect, &s), -E2BIG);
+	assert_int_equal(s.n, 0);
+	np_kstream_free(&ks);
+	/* the same size as one long string: parsed */
+	k = (size_t)sprintf(line, "{\"type\":\"ADDED\",\"object\":{\"v\":\"");
+	memset(line + k, 'a', n);
+	k += n;
+	k += (size_t)sprintf(line + k, "\"}}\n");
+	np_kstream_init(&ks, 4u << 20);
+	assert_int_equal(np_kstream_feed(&ks, line, k, collect, &s), 0);
+	assert_int_equal(s.n, 1);
+	np_kstream_free(&ks);
+	/* commas and brackets inside strings (escaped quotes too) do not count */
+	{
+		static const char t[] = "{\"a\":\"[,,,{\\\",,,\"}";
+
+		assert_int_equal(np_json_cost(t, strlen(t)), 3 * 128 + strlen(t)); /* 1 + "{" + ":" */
+	}
+	free(line);
+}
+
 int main(void)
 {
 	const char *env = getenv("NP_FIXTURES");
@@ -338,6 +380,7 @@ int main(void)
 		cmocka_unit_test(test_several_events_per_chunk),
 		cmocka_unit_test(test_truncated_last_line),
 		cmocka_unit_test(test_errors),
+		cmocka_unit_test(test_costly_line_refused),
 		cmocka_unit_test(test_events_to_model),
 		cmocka_unit_test(test_list_page),
 	};
