@@ -262,6 +262,143 @@ cleanup:
 	return ret ? ret : fd;
 }
 
+static bool same_client(const struct sockaddr_storage *a, const struct sockaddr_storage *b)
+{
+	if (a->ss_family != b->ss_family)
+		return false;
+	if (a->ss_family == AF_INET)
+		return ((const struct sockaddr_in *)a)->sin_addr.s_addr ==
+		       ((const struct sockaddr_in *)b)->sin_addr.s_addr;
+	if (a->ss_family == AF_INET6)
+		return memcmp(&((const struct sockaddr_in6 *)a)->sin6_addr,
+			      &((const struct sockaddr_in6 *)b)->sin6_addr, 16) == 0;
+	return false;
+}
+
+/* Cut a connection: MHD sees the end on its next run and closes it. */
+static void evict(struct np_httpd_conn *c)
+{
+	shutdown(c->fd, SHUT_RDWR);
+	c->evicting = true;
+}
+
+/* The oldest live connection (of PEER's client when PEER is given) and how
+ * many there are. */
+static struct np_httpd_conn *oldest(struct np_httpd *h, const struct sockaddr_storage *peer,
+				    size_t *n)
+{
+	struct np_httpd_conn *o = NULL;
+
+	*n = 0;
+	for (size_t i = 0; i < sizeof(h->conns) / sizeof(h->conns[0]); i++) {
+		struct np_httpd_conn *c = &h->conns[i];
+
+		if (!c->used || c->evicting || (peer && !same_client(&c->peer, peer)))
+			continue;
+		(*n)++;
+		if (!o || c->since_ms < o->since_ms)
+			o = c;
+	}
+	return o;
+}
+
+static void on_notify(void *cls, struct MHD_Connection *conn, void **socket_ctx,
+		      enum MHD_ConnectionNotificationCode toe)
+{
+	struct np_httpd *h = cls;
+
+	if (toe == MHD_CONNECTION_NOTIFY_STARTED) {
+		/* Inside MHD_add_connection: the slot being filled. */
+		if (h->adding) {
+			h->adding->conn = conn;
+			*socket_ctx = h->adding;
+		}
+		return;
+	}
+	if (*socket_ctx) {
+		memset(*socket_ctx, 0, sizeof(struct np_httpd_conn));
+		*socket_ctx = NULL;
+	}
+}
+
+/* A new client: make room under the limits, then hand it to MHD. */
+static void take(struct np_httpd *h, int fd, const struct sockaddr_storage *peer, socklen_t plen)
+{
+	struct np_httpd_conn *slot = NULL, *o;
+	size_t n;
+
+	o = oldest(h, peer, &n);
+	if (n >= NP_HTTPD_PER_CLIENT && o) {
+		evict(o);
+		h->evicted++;
+	}
+	o = oldest(h, NULL, &n);
+	if (n >= NP_HTTPD_MAX_CONN && o) {
+		evict(o);
+		h->evicted++;
+	}
+	for (size_t i = 0; i < sizeof(h->conns) / sizeof(h->conns[0]) && !slot; i++)
+		if (!h->conns[i].used)
+			slot = &h->conns[i];
+	if (!slot) {
+		close(fd); /* every slot is closing already: a flood; refuse */
+		h->evicted++;
+		return;
+	}
+	memset(slot, 0, sizeof(*slot));
+	slot->used = true;
+	slot->fd = fd;
+	slot->since_ms = np_now_ms();
+	memcpy(&slot->peer, peer, sizeof(*peer));
+	h->adding = slot;
+	if (MHD_add_connection(h->d, fd, (const struct sockaddr *)peer, plen) != MHD_YES)
+		memset(slot, 0, sizeof(*slot)); /* MHD closed the socket */
+	h->adding = NULL;
+}
+
+static void on_accept(struct np_loop *loop, int fd, uint32_t events, void *ctx)
+{
+	struct np_httpd *h = ctx;
+
+	(void)loop, (void)events;
+	for (int i = 0; i < 64; i++) {
+		struct sockaddr_storage peer;
+		socklen_t plen = sizeof(peer);
+		int c = accept4(fd, (struct sockaddr *)&peer, &plen, SOCK_NONBLOCK | SOCK_CLOEXEC);
+
+		if (c < 0)
+			break; /* EAGAIN, or a transient error: the next readiness retries */
+		take(h, c, &peer, plen);
+	}
+	service(h);
+}
+
+/* Connections past their total deadline are cut, however busy they look. */
+static void on_deadline(struct np_loop *loop, struct np_timer *t, void *ctx)
+{
+	struct np_httpd *h = ctx;
+	uint64_t now = np_now_ms();
+	bool cut = false;
+
+	(void)t;
+	for (size_t i = 0; i < sizeof(h->conns) / sizeof(h->conns[0]); i++) {
+		struct np_httpd_conn *c = &h->conns[i];
+
+		if (c->used && !c->evicting && now - c->since_ms > NP_HTTPD_DEADLINE_MS) {
+			evict(c);
+			h->timed_out++;
+			cut = true;
+		} else if (c->used && c->evicting && now - c->since_ms > 4 * NP_HTTPD_DEADLINE_MS) {
+			/* MHD closes a shut-down socket at once (and would
+			 * have told on_notify); never let a slot leak. */
+			memset(c, 0, sizeof(*c));
+		}
+	}
+	if (cut)
+		service(h);
+	np_timer_arm(loop, &h->deadline, NP_HTTPD_DEADLINE_MS / 5);
+}
+
 int np_httpd_start(struct np_httpd *h, struct np_loop *loop, const char *addr)
 {
 	const union MHD_DaemonInfo *info;
@@ -270,22 +407,29 @@ int np_httpd_start(struct np_httpd *h, struct np_loop *loop, const char *addr)
 	snprintf(h->addr, sizeof(h->addr), "%s", addr);
 	h->loop = loop;
 	h->epfd = -1;
+	h->listen_fd = -1;
 	np_timer_init(&h->timer, on_timer, h);
+	np_timer_init(&h->deadline, on_deadline, h);
 	fd = listen_on(addr, &h->port);
 	if (fd < 0)
 		return fd;
-	h->d = MHD_start_daemon(MHD_USE_EPOLL | MHD_USE_ERROR_LOG, 0, NULL, NULL, on_request, h,
-				MHD_OPTION_LISTEN_SOCKET, (MHD_socket)fd,
-				MHD_OPTION_CONNECTION_LIMIT, (unsigned int)NP_HTTPD_MAX_CONN,
+	h->listen_fd = fd;
+	/* MHD gets no listening socket: we accept (see take()).  Its own
+	 * limit is above ours, which decides; its idle timeout stays as a
+	 * second line behind the total deadline. */
+	h->d = MHD_start_daemon(MHD_USE_EPOLL | MHD_USE_ERROR_LOG | MHD_USE_NO_LISTEN_SOCKET, 0, NULL,
+				NULL, on_request, h,
+				MHD_OPTION_CONNECTION_LIMIT, (unsigned int)(2 * NP_HTTPD_MAX_CONN + 2),
 				MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)10,
 				MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)65536,
+				MHD_OPTION_NOTIFY_CONNECTION, on_notify, h,
 				MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
 				MHD_OPTION_END);
 	if (!h->d) {
-		close(fd);
 		np_err("metrics endpoint %s: starting the HTTP server (libmicrohttpd, epoll mode) failed",
 		       addr);
-		return -EIO;
+		ret = -EIO;
+		goto cleanup;
 	}
 	info = MHD_get_daemon_info(h->d, MHD_DAEMON_INFO_EPOLL_FD);
 	if (!info) {
@@ -301,6 +445,13 @@ int np_httpd_start(struct np_httpd *h, struct np_loop *loop, const char *addr)
 		h->epfd = -1;
 		goto cleanup;
 	}
+	ret = np_loop_fd_add(loop, h->listen_fd, EPOLLIN, on_accept, h);
+	if (ret) {
+		np_err("metrics endpoint %s: adding the listening socket to the event loop failed: %s",
+		       addr, strerror(-ret));
+		goto cleanup;
+	}
+	np_timer_arm(loop, &h->deadline, NP_HTTPD_DEADLINE_MS / 5);
 cleanup:
 	if (ret)
 		np_httpd_stop(h);
@@ -311,11 +462,17 @@ void np_httpd_stop(struct np_httpd *h)
 {
 	if (h->loop) {
 		np_timer_cancel(h->loop, &h->timer);
+		np_timer_cancel(h->loop, &h->deadline);
 		if (h->epfd >= 0)
 			np_loop_fd_del(h->loop, h->epfd);
+		if (h->listen_fd >= 0)
+			np_loop_fd_del(h->loop, h->listen_fd);
 	}
 	if (h->d)
-		MHD_stop_daemon(h->d); /* closes the listening socket too */
+		MHD_stop_daemon(h->d); /* closes the connections */
+	if (h->listen_fd >= 0)
+		close(h->listen_fd);
 	h->d = NULL;
 	h->epfd = -1;
+	h->listen_fd = -1;
 }

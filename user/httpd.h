@@ -11,14 +11,22 @@
  * thread and read the agent's state without locks; they must be quick
  * (nothing in them blocks).
  *
- * The listening socket is created here (bind errors name the address and
- * the cause) and handed to MHD.  At most NP_HTTPD_MAX_CONN connections at
- * once, idle ones closed after 10 s; only GET and HEAD are served.
+ * The listening socket is created and accepted from here (bind errors name
+ * the address and the cause); each connection is handed to MHD.  Any
+ * hostNetwork pod can connect, so no client may starve the liveness probe:
+ *   - every connection has NP_HTTPD_DEADLINE_MS in all from its accept
+ *     (not reset by a trickle of bytes), then it is shut down;
+ *   - at most NP_HTTPD_PER_CLIENT connections per client address and
+ *     NP_HTTPD_MAX_CONN in all: a new connection over either limit evicts
+ *     the oldest one of that client (or of all), so a new client (kubelet's
+ *     probe) always gets in and is answered at once;
+ * only GET and HEAD are served.
  */
 #ifndef NP_HTTPD_H
 #define NP_HTTPD_H
 
 #include <stdbool.h>
+#include <stdint.h>
 #include <sys/socket.h>
 
 #include "evloop.h"
@@ -26,6 +34,18 @@
 
 #define NP_HTTPD_MAX_ROUTES 16
 #define NP_HTTPD_MAX_CONN 32
+#define NP_HTTPD_PER_CLIENT 8
+#define NP_HTTPD_DEADLINE_MS 5000
+
+/* A connection we accepted and handed to MHD. */
+struct np_httpd_conn {
+	bool used;
+	bool evicting;           /* shut down; MHD closes it on its next run */
+	int fd;
+	uint64_t since_ms;       /* accepted at */
+	struct sockaddr_storage peer;
+	struct MHD_Connection *conn;
+};
 
 struct MHD_Daemon;
 struct MHD_Connection;
@@ -47,7 +67,12 @@ struct np_httpd {
 	struct MHD_Daemon *d;
 	struct np_loop *loop;
 	int epfd;             /* MHD's epoll fd, registered on LOOP */
+	int listen_fd;        /* ours, registered on LOOP */
 	struct np_timer timer;
+	struct np_timer deadline; /* enforces NP_HTTPD_DEADLINE_MS */
+	struct np_httpd_conn conns[2 * NP_HTTPD_MAX_CONN];
+	struct np_httpd_conn *adding; /* the slot MHD_add_connection is filling */
+	unsigned long long evicted, timed_out;
 	char addr[64];        /* as given, for messages */
 	unsigned short port;  /* the bound port (useful with port 0) */
 	struct {

@@ -224,6 +224,9 @@ if ! start_agent --metrics-address "127.0.0.1:$PORT"; then
 fi
 r=$(get /healthz)
 check "/healthz: 200 ok" test "$(status_of <<<"$r")" = 200 -a "$(body_of <<<"$r")" = ok
+out=$(in_node python3 "$HERE/slowloris.py" 127.0.0.1 "$PORT" 64 12 2>&1)
+check "64 slow clients trickling bytes for 12 s: every liveness probe answered within 1 s ($out)" \
+	test $? -eq 0
 r=$(get /readyz)
 check "/readyz: 200 ready once policies are applied and programs attached" \
 	test "$(status_of <<<"$r")" = 200 -a "$(body_of <<<"$r")" = ready
