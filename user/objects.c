@@ -28,7 +28,10 @@
 #include "yamljson.h"
 
 #define PATHLEN 512
-#define MAX_FILE_SIZE (256u << 20)
+/* Reading costs about 3x the text (the model; one document's tree at a
+ * time), so 32 MiB stays near 100 MiB under the DaemonSet's 256 Mi limit.
+ * Larger files are refused whole, the last good state kept. */
+#define MAX_FILE_SIZE (32u << 20)
 #define NS_NAME_LABEL "kubernetes.io/metadata.name"
 
 enum kind {
@@ -1334,30 +1337,39 @@ static int load_doc(struct loader *ld, struct ctx *c, const json_t *doc,
 	return 0;
 }
 
+struct doc_ctx {
+	struct loader *ld;
+	struct ctx *c;
+};
+
+static int load_one_doc(void *p, json_t *doc, size_t index)
+{
+	struct doc_ctx *d = p;
+	char desc[32];
+
+	snprintf(desc, sizeof(desc), "document %zu", index + 1);
+	return load_doc(d->ld, d->c, doc, desc, 0, NULL, NULL);
+}
+
 static int load_buffer(struct loader *ld, const char *name, const char *buf,
 		       size_t len, struct np_error *err)
 {
 	struct ctx c = { .file = name, .err = err };
+	struct doc_ctx d = { ld, &c };
 	char yerr[512];
-	json_t *docs;
-	int ret = 0;
+	int ret;
 
-	docs = np_yaml_parse(buf, len, yerr, sizeof(yerr));
-	if (!docs) {
-		int n = snprintf(err->msg, sizeof(err->msg), "%s: %s", name, yerr);
-
-		(void)n;
+	/* Document by document: a large multi-document manifest never has
+	 * more than one document's tree in memory next to the model. */
+	ret = np_yaml_parse_each(buf, len, load_one_doc, &d, yerr, sizeof(yerr));
+	if (ret == NP_YAML_CB_FAILED)
+		return -EINVAL; /* err written by load_doc */
+	if (ret == -EINVAL) {
+		snprintf(err->msg, sizeof(err->msg), "%s: %s", name, yerr);
 		return -EINVAL;
 	}
-	for (size_t i = 0; i < json_array_size(docs); i++) {
-		char desc[32];
-
-		snprintf(desc, sizeof(desc), "document %zu", i + 1);
-		ret = load_doc(ld, &c, json_array_get(docs, i), desc, 0, NULL, NULL);
-		if (ret < 0)
-			break;
-	}
-	json_decref(docs);
+	if (ret == -ENOMEM && !err->msg[0])
+		snprintf(err->msg, sizeof(err->msg), "%s: out of memory while reading it", name);
 	return ret;
 }
 
@@ -1560,8 +1572,8 @@ static int read_file(const char *path, char **buf, size_t *len,
 			if (cap > MAX_FILE_SIZE + 1) {
 				ret = -EFBIG;
 				snprintf(err->msg, sizeof(err->msg),
-					 "%s: larger than %u MiB", path,
-					 MAX_FILE_SIZE >> 20);
+					 "%s: larger than %u MiB, the most one objects file may be (reading costs about 3x its size in memory); split it into several files",
+					 path, MAX_FILE_SIZE >> 20);
 				goto cleanup;
 			}
 			nd = realloc(data, cap);

@@ -367,27 +367,23 @@ static int on_event(struct builder *b, const yaml_event_t *ev)
 	}
 }
 
-json_t *np_yaml_parse(const char *buf, size_t len, char *err, size_t err_len)
+int np_yaml_parse_each(const char *buf, size_t len, np_yaml_doc_cb cb, void *ctx,
+		       char *err, size_t err_len)
 {
 	struct builder b = { .err = err, .err_len = err_len };
 	yaml_parser_t parser;
 	yaml_event_t ev;
-	json_t *docs = NULL;
 	bool done = false;
+	size_t index = 0;
 	int ret = 0;
 
 	if (err_len)
 		err[0] = '\0';
 	if (!yaml_parser_initialize(&parser)) {
 		snprintf(err, err_len, "cannot initialise the YAML parser");
-		return NULL;
+		return -ENOMEM;
 	}
 	yaml_parser_set_input_string(&parser, (const unsigned char *)buf, len);
-	docs = json_array();
-	if (!docs) {
-		snprintf(err, err_len, "out of memory");
-		goto cleanup;
-	}
 	while (!done) {
 		if (!yaml_parser_parse(&parser, &ev)) {
 			const yaml_mark_t *m = &parser.problem_mark;
@@ -410,12 +406,15 @@ json_t *np_yaml_parse(const char *buf, size_t len, char *err, size_t err_len)
 		if (ev.type == YAML_STREAM_END_EVENT)
 			done = true;
 		if (ev.type == YAML_DOCUMENT_END_EVENT) {
-			if (json_array_append_new(docs, b.root) < 0) {
-				b.root = NULL;
-				snprintf(err, err_len, "out of memory");
-				ret = -ENOMEM;
-			}
+			/* One document at a time: its tree is gone before the
+			 * next one is built. */
+			json_t *doc = b.root ? b.root : json_null();
+
 			b.root = NULL;
+			ret = cb(ctx, doc, index++);
+			json_decref(doc);
+			if (ret < 0)
+				ret = ret == -EINVAL ? NP_YAML_CB_FAILED : ret;
 		} else {
 			ret = on_event(&b, &ev);
 		}
@@ -423,12 +422,32 @@ json_t *np_yaml_parse(const char *buf, size_t len, char *err, size_t err_len)
 		if (ret < 0)
 			break;
 	}
-cleanup:
 	for (int i = 0; i < b.depth; i++)
 		free(b.stack[i].key);
 	json_decref(b.root);
 	yaml_parser_delete(&parser);
-	if (ret < 0 || !docs) {
+	return ret < 0 ? ret : 0;
+}
+
+static int append_doc(void *ctx, json_t *doc, size_t index)
+{
+	(void)index;
+	return json_array_append(ctx, doc) < 0 ? -ENOMEM : 0;
+}
+
+json_t *np_yaml_parse(const char *buf, size_t len, char *err, size_t err_len)
+{
+	json_t *docs = json_array();
+	int ret;
+
+	if (!docs) {
+		snprintf(err, err_len, "out of memory");
+		return NULL;
+	}
+	ret = np_yaml_parse_each(buf, len, append_doc, docs, err, err_len);
+	if (ret < 0) {
+		if (ret == -ENOMEM && err_len && !err[0])
+			snprintf(err, err_len, "out of memory");
 		json_decref(docs);
 		return NULL;
 	}

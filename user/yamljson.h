@@ -24,4 +24,14 @@
  */
 json_t *np_yaml_parse(const char *buf, size_t len, char *err, size_t err_len);
 
+/* The same, one document at a time: CB gets each document (borrowed: it is
+ * freed when CB returns, before the next one is parsed, so memory follows
+ * one document, not the file) and its 0-based index; a negative return
+ * stops parsing and is returned (-EINVAL becomes NP_YAML_CB_FAILED, to
+ * tell it from a YAML error, which returns -EINVAL with ERR written). */
+#define NP_YAML_CB_FAILED (-1000)
+typedef int (*np_yaml_doc_cb)(void *ctx, json_t *doc, size_t index);
+int np_yaml_parse_each(const char *buf, size_t len, np_yaml_doc_cb cb, void *ctx,
+		       char *err, size_t err_len);
+
 #endif

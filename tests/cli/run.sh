@@ -182,6 +182,11 @@ EOF2
 expect_bad "a pod IP in the IPv4-mapped IPv6 form: exit 2" \
 	'Pod apps/odd: status.podIP: .*::ffff:10.244.9.9.* is an IPv4-mapped IPv6 address' \
 	"$ctl" verdict -f "$tmp/mapped-pod.yaml" --from 10.250.0.1 --to apps/odd --port 80
+{ cat "$root/policies/relay-allow-aks.yaml"; head -c $((33 << 20)) /dev/zero | tr '\0' '#'; } >"$tmp/huge.yaml"
+expect_bad "an objects file over 32 MiB: exit 2, refused whole with the limit named" \
+	'huge.yaml: larger than 32 MiB, the most one objects file may be' \
+	"$ctl" verdict -f "$here/objects.yaml" -f "$tmp/huge.yaml" --from 10.250.0.1 --to relay/relay-0 --port 443
+rm -f "$tmp/huge.yaml"
 expect_bad "missing objects: exit 2" "give objects with -f" "$ctl" verdict --from a/b --to c/d --port 1
 
 echo "cli: $pass passed, $fail failed"
