@@ -354,11 +354,11 @@ echo "# plain http endpoints that would carry credentials in clear are refused"
 AWS_CONTAINER_CREDENTIALS_FULL_URI=http://192.0.2.7/v1/credentials AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE=$TMP/podtok \
 	feed podhttp --count 1 --flush-timeout 1
 check "AWS_CONTAINER_CREDENTIALS_FULL_URI=http://192.0.2.7: refused, naming the variable" \
-	grep -q "AWS_CONTAINER_CREDENTIALS_FULL_URI \"http://192.0.2.7/v1/credentials\": plain http would send credentials in clear" "$TMP/podhttp.log"
+	grep -q "AWS_CONTAINER_CREDENTIALS_FULL_URI .*http://192.0.2.7/v1/credentials.*: plain http would send credentials in clear" "$TMP/podhttp.log"
 "$FEED" --cloudwatch-endpoint http://192.0.2.7 --cloudwatch-log-group g --cloudwatch-log-stream s \
 	--aws-region us-east-1 --count 1 >/dev/null 2>"$TMP/cwhttp.log"
 check "--cloudwatch-endpoint http://192.0.2.7: refused" \
-	eval 'grep -q -- "--cloudwatch-endpoint \"http://192.0.2.7\": plain http" "$TMP/cwhttp.log"'
+	grep -q -- "--cloudwatch-endpoint .*http://192.0.2.7.*: plain http would send credentials in clear" "$TMP/cwhttp.log"
 
 echo "# credentials: IMDSv2"
 start_server imds --cred-ttl 12 || exit 1
