@@ -71,6 +71,15 @@ static __always_inline __u64 np_ct_timeout(__u8 proto, __u8 state)
 	return cfg_to_other;
 }
 
+/* Judge the connection of K again in the direction it was opened in
+ * (ORIGIN), towards its server port: after a policy change, for a live
+ * entry, a tombstone, or an ICMP error quoting it. */
+static __always_inline void np_rejudge(const struct np_ct_key *k, __u8 origin, struct np_res *r)
+{
+	origin &= 1;
+	np_judge_new(origin, k, origin == NP_DIR_EGRESS ? k->remote_port : k->local_port, r);
+}
+
 /*
  * The entry is the tombstone of a connection a policy change revoked
  * (verdict DENY): every packet of it, in either direction, is dropped and
@@ -96,10 +105,7 @@ static __always_inline int np_ct_revoked(struct __sk_buff *skb, struct np_ctx *c
 		if (state != ct->state)
 			ct->state = state;
 	} else if (ct->gen != c->gen) {
-		__u8 origin = ct->origin & 1;
-		__u16 dport = origin == NP_DIR_EGRESS ? c->key.remote_port : c->key.local_port;
-
-		np_judge_new(origin, &c->key, dport, &r);
+		np_rejudge(&c->key, ct->origin, &r);
 		if (r.verdict != NP_VERDICT_DENY) {
 			bpf_map_delete_elem(&np_ct, &c->key);
 			return NP_CT_AGAIN;
@@ -144,13 +150,10 @@ static __always_inline int np_ct_hit(struct __sk_buff *skb, struct np_ctx *c,
 		return np_ct_revoked(skb, c, ct);
 
 	if (ct->gen != c->gen) {
-		/* Policy changed since the verdict: re-judge the direction
-		 * the connection was opened in, towards its server port. */
+		/* Policy changed since the verdict: re-judge it. */
 		struct np_res r;
-		__u8 origin = ct->origin & 1;
-		__u16 dport = origin == NP_DIR_EGRESS ? c->key.remote_port : c->key.local_port;
 
-		np_judge_new(origin, &c->key, dport, &r);
+		np_rejudge(&c->key, ct->origin, &r);
 		if (r.verdict == NP_VERDICT_DENY) {
 			/* Revoked.  The event keeps the rule that used to
 			 * allow it and the counters so far; the verdict and

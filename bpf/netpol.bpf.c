@@ -153,15 +153,8 @@ static __always_inline int np_link_scoped(const struct np_addr *src, const struc
 /* Does the interface own this source address?  (n_addrs is 0..2.) */
 static __always_inline int np_iface_owns(const struct np_iface *ifc, const struct np_addr *a)
 {
-	const __u64 *x = (const __u64 *)a;
-	const __u64 *y0 = (const __u64 *)&ifc->addrs[0];
-	const __u64 *y1 = (const __u64 *)&ifc->addrs[1];
-
-	if (ifc->n_addrs > 0 && x[0] == y0[0] && x[1] == y0[1])
-		return 1;
-	if (ifc->n_addrs > 1 && x[0] == y1[0] && x[1] == y1[1])
-		return 1;
-	return 0;
+	return (ifc->n_addrs > 0 && np_addr_eq(a, &ifc->addrs[0])) ||
+	       (ifc->n_addrs > 1 && np_addr_eq(a, &ifc->addrs[1]));
 }
 
 /*

@@ -110,6 +110,13 @@ static __always_inline int np_addr_v4(const struct np_addr *a)
 	return w[0] == 0 && w[1] == 0 && w[2] == bpf_htonl(0x0000ffff);
 }
 
+static __always_inline int np_addr_eq(const struct np_addr *a, const struct np_addr *b)
+{
+	const __u64 *x = (const __u64 *)a, *y = (const __u64 *)b;
+
+	return x[0] == y[0] && x[1] == y[1];
+}
+
 static __always_inline int np_parse_ipv4(struct hdr_cursor *nh, void *data_end,
 					 struct np_pkt *p)
 {

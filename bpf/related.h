@@ -14,13 +14,6 @@
 #ifndef NP_RELATED_H
 #define NP_RELATED_H
 
-static __always_inline int np_addr_eq(const struct np_addr *a, const struct np_addr *b)
-{
-	const __u64 *x = (const __u64 *)a, *y = (const __u64 *)b;
-
-	return x[0] == y[0] && x[1] == y[1];
-}
-
 /* 0: C's packet is an ICMP error about an allowed connection of this pod,
  * pass it; -1: judge it as usual.  Changes no state. */
 static __noinline int np_icmp_related(struct __sk_buff *skb, const struct np_ctx *c)
@@ -61,10 +54,7 @@ static __noinline int np_icmp_related(struct __sk_buff *skb, const struct np_ctx
 	if (ct->gen != c->gen) {
 		/* The policy changed and no packet of the connection has been
 		 * judged since: judge it here, without touching the entry. */
-		__u8 origin = ct->origin & 1;
-		__u16 dport = origin == NP_DIR_EGRESS ? k.remote_port : k.local_port;
-
-		np_judge_new(origin, &k, dport, &r);
+		np_rejudge(&k, ct->origin, &r);
 		if (r.verdict == NP_VERDICT_DENY)
 			return -1;
 	}

@@ -184,6 +184,9 @@ static void put_policy(struct env *e)
 	put_peer(e, 1, v6(0xfd01), 64, 10);
 	put_peer(e, 1, v4(10, 3, 0, 0), 96 + 16, 30);
 	put_peer(e, 1, v6(0xfd03), 64, 30);
+	/* An IPv6 block with the bits of IPv4 10.4.0.0/16 (::ffff:10.4.0.0/112):
+	 * it must never match IPv4 10.4.x.x. */
+	put_peer_family(e, 1, NP_FAMILY_IPV6, v4(10, 4, 0, 0), 96 + 16, 10);
 	put_peer(e, 2, v4(10, 2, 0, 0), 96 + 16, 20);
 	put_peer(e, 2, v6(0xfd02), 64, 20);
 	put_peer(e, 2, v4(10, 3, 0, 0), 96 + 16, 30);
@@ -576,6 +579,15 @@ static const struct dp_case cases[] = {
 	  TC_ACT_OK, IN_CT, NP_VERDICT_AUDIT, NP_REASON_NO_RULE, 0, EP_C },
 	{ "unknown endpoint passes by default", IN, { TCP4(STRANGER4, 40000, UNKNOWN4, 80, SYN) },
 	  TC_ACT_OK, IN_CT, NP_VERDICT_ALLOW, NP_REASON_UNKNOWN_POD, 0, 0 },
+	{ "v4 source in an IPv6 block of the same bits: no rule (families apart)", IN,
+	  { TCP4(V4(10, 4, 0, 1), 40000, POD_A4, 80, SYN) },
+	  TC_ACT_SHOT, IN_DENY, NP_VERDICT_DENY, NP_REASON_NO_RULE, 0, EP_A },
+	{ "v6 packet to an IPv4-mapped address: malformed, dropped before any lookup", EG,
+	  { TCP4(POD_A6, 40000, PEER_EG4, 443, SYN), .ipv6 = 1 },
+	  TC_ACT_SHOT, NOWHERE, 0, 0, 0, 0 },
+	{ "v6 packet from an IPv4-mapped address: malformed", IN,
+	  { TCP4(PEER_IN4, 40000, POD_A6, 80, SYN), .ipv6 = 1 },
+	  TC_ACT_SHOT, NOWHERE, 0, 0, 0, 0 },
 	{ "tcp syn-ack without state: not the reply of anything allowed", IN,
 	  { TCP4(STRANGER4, 443, POD_A4, 40000, SYN | ACK) },
 	  TC_ACT_SHOT, IN_DENY, NP_VERDICT_DENY, NP_REASON_NO_RULE, 0, EP_A },
