@@ -98,6 +98,7 @@ static int make_record(struct feed *f, struct np_rec *r)
 	r->line = line;
 	r->len = (uint32_t)n;
 	r->ts_ms = ts;
+	r->seq = 0;
 	f->made++;
 	return 0;
 }

@@ -65,7 +65,7 @@ static void usage(FILE *f)
 {
 	fprintf(f,
 		"usage: np-conn listen [--udp] PORT\n"
-		"       np-conn connect [--udp] [--timeout-ms N] [--source ADDR] ADDR PORT\n"
+		"       np-conn connect [--udp] [--timeout-ms N] [--source ADDR] [--source-port N] ADDR PORT\n"
 		"       np-conn hold [--udp] [--interval-ms N] [--duration-ms N] [--timeout-ms N] ADDR PORT\n"
 		"       np-conn fetch [--bytes N] [--timeout-ms N] ADDR PORT\n"
 		"       np-conn syn --count N ADDR PORT\n"
@@ -383,7 +383,7 @@ static int echo_exchange(int fd, const char *line, size_t want, int64_t deadline
 	return memcmp(buf, line, want) == 0 ? 0 : EXCHANGE_MISMATCH;
 }
 
-static int do_connect(bool udp, int timeout_ms, const char *source,
+static int do_connect(bool udp, int timeout_ms, const char *source, uint16_t source_port,
 		      const char *addr, uint16_t port)
 {
 	struct sockaddr_storage ss, src;
@@ -402,7 +402,20 @@ static int do_connect(bool udp, int timeout_ms, const char *source,
 		ret = EXIT_USAGE;
 		goto cleanup;
 	}
-	err = open_connected(&ss, len, udp, source ? &src : NULL, slen, deadline, &fd);
+	if (source_port) {
+		/* A known source port: tests match flow records to attempts. */
+		if (!source) {
+			memset(&src, 0, sizeof(src));
+			src.ss_family = ss.ss_family;
+			slen = ss.ss_family == AF_INET6 ? sizeof(struct sockaddr_in6)
+							: sizeof(struct sockaddr_in);
+		}
+		if (src.ss_family == AF_INET6)
+			((struct sockaddr_in6 *)&src)->sin6_port = htons(source_port);
+		else
+			((struct sockaddr_in *)&src)->sin_port = htons(source_port);
+	}
+	err = open_connected(&ss, len, udp, source || source_port ? &src : NULL, slen, deadline, &fd);
 	if (!err)
 		err = echo_exchange(fd, PING, strlen(PING), deadline);
 	if (err == EXCHANGE_CLOSED) {
@@ -591,6 +604,7 @@ int main(int argc, char **argv)
 		{ "udp", no_argument, NULL, 'u' },
 		{ "timeout-ms", required_argument, NULL, 't' },
 		{ "source", required_argument, NULL, 's' },
+		{ "source-port", required_argument, NULL, 'p' },
 		{ "interval-ms", required_argument, NULL, 'i' },
 		{ "duration-ms", required_argument, NULL, 'd' },
 		{ "count", required_argument, NULL, 'c' },
@@ -603,7 +617,7 @@ int main(int argc, char **argv)
 	long timeout_ms = 2000, interval_ms = 100, duration_ms = 3000, count = 0;
 	long bytes = 1L << 20;
 	bool timeout_set = false;
-	uint16_t port;
+	uint16_t port, source_port = 0;
 	int opt;
 
 	signal(SIGPIPE, SIG_IGN);
@@ -657,6 +671,12 @@ int main(int argc, char **argv)
 		case 's':
 			source = optarg;
 			break;
+		case 'p':
+			if (parse_port(optarg, &source_port)) {
+				fprintf(stderr, "np-conn: --source-port \"%s\" is not a port (1..65535)\n", optarg);
+				return EXIT_USAGE;
+			}
+			break;
 		case 'h':
 			usage(stdout);
 			return 0;
@@ -677,7 +697,7 @@ int main(int argc, char **argv)
 			fprintf(stderr, "np-conn connect: \"%s\" is not a port (1..65535)\n", argv[optind + 1]);
 			return EXIT_USAGE;
 		}
-		return do_connect(udp, (int)timeout_ms, source, argv[optind], port);
+		return do_connect(udp, (int)timeout_ms, source, source_port, argv[optind], port);
 	}
 	if (strcmp(cmd, "hold") == 0 && optind == argc - 2 && !source) {
 		if (parse_port(argv[optind + 1], &port)) {

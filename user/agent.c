@@ -1354,6 +1354,21 @@ static int start(struct agent *a, struct iface_plan *plan, size_t *failed)
 	return 0;
 }
 
+/* Report what a killed predecessor had not (flowrecover.c).  Failing to
+ * is logged and costs at most repeated or missing records, never
+ * enforcement. */
+static void recover_flows(struct agent *a)
+{
+	struct np_flowlog_recovery rec;
+	__u32 max = bpf_map__max_entries(a->dp.skel->maps.np_ct) +
+		    bpf_map__max_entries(a->dp.skel->maps.np_flow_deny);
+	int fd = np_pin_agent_map(&a->pin, NP_FLOW_MARK_MAP, sizeof(struct np_flow_key),
+				  sizeof(struct np_flow_mark), max);
+
+	if (fd >= 0)
+		np_flowlog_recover(&a->flows, fd, &rec);
+}
+
 /* Health, readiness and metrics, served from the start so that /readyz
  * answers "not ready" while the initial state is loading.  A failure to
  * serve is logged and enforcement goes on: the readiness probe shows it. */
@@ -1515,6 +1530,7 @@ int main(int argc, char **argv)
 			goto cleanup;
 		}
 		a.flows_on = true;
+		recover_flows(&a);
 		update_flow_meta(&a);
 	}
 	np_info("ready: %zu policies, %zu pods, %zu local pods on %zu interfaces (%zu failed to attach), %zu node addresses, %zu sets, %zu classes, audit=%s, enforcement=%s, pins=%s",

@@ -777,6 +777,25 @@ static size_t cw_offer(struct np_sink *s, struct np_rec *recs, size_t n)
 	return i;
 }
 
+/* The oldest pipeline record only memory holds: head's leading records
+ * from memory (the batch in flight among them), then the tail.  What the
+ * spool holds is durable, and so is what CloudWatch acknowledged. */
+static uint64_t first_seq(struct recq *q, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (recq_at(q, i)->seq)
+			return recq_at(q, i)->seq;
+	return UINT64_MAX;
+}
+
+static uint64_t cw_pending_seq(struct np_sink *s)
+{
+	struct np_cw *cw = cw_of(s);
+	uint64_t seq = first_seq(&cw->head, cw->head_mem);
+
+	return seq != UINT64_MAX ? seq : first_seq(&cw->tail, cw->tail.n);
+}
+
 /* Shutdown with a spool: what is in memory goes to disk, in order. */
 static void spill_all(struct np_cw *cw)
 {
@@ -972,6 +991,7 @@ struct np_sink *np_cw_new(struct np_loop *loop, const struct np_cw_cfg *cfg)
 	}
 	cw->sink.name = "cloudwatch";
 	cw->sink.offer = cw_offer;
+	cw->sink.pending_seq = cw_pending_seq;
 	cw->sink.flush = cw_flush;
 	cw->sink.destroy = cw_destroy;
 	cw->loop = loop;

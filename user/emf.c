@@ -167,6 +167,7 @@ static int make_record(const struct np_emf_counts *c, int64_t ts_ms, json_t *dim
 	out->line = line;
 	out->len = (uint32_t)strlen(line);
 	out->ts_ms = ts_ms;
+	out->seq = 0;
 	ret = 0;
 cleanup:
 	json_decref(metrics);

@@ -130,8 +130,10 @@ static void refresh(struct np_flow_agg *a, struct np_flow *f, const struct np_fl
 	if (src->lookup(src->ctx, &f->key, &v)) {
 		f->ended = true;
 		f->end = NP_FLOW_END_GONE;
+		a->gone++;
 		return;
 	}
+	f->created = v.created;
 	f->state = v.state;
 	f->tcp_flags |= v.tcp_flags;
 	if (f->key.deny) {
@@ -168,6 +170,16 @@ static void refresh(struct np_flow_agg *a, struct np_flow *f, const struct np_fl
 	}
 }
 
+/* A flow that ended before any read: its entry (kept while it closes)
+ * still names it. */
+static void learn_created(struct np_flow *f, const struct np_flow_source *src)
+{
+	struct np_ct_val v;
+
+	if (src->lookup(src->ctx, &f->key, &v) == 0)
+		f->created = v.created;
+}
+
 static bool has_news(const struct np_flow *f)
 {
 	return f->fresh || f->cur.packets[0] != f->rep.packets[0] ||
@@ -178,8 +190,13 @@ static void report(struct np_flow *f, uint64_t start_ns, uint64_t end_ns,
 		   np_flow_result_cb cb, void *ctx)
 {
 	struct np_flow_result r = { .flow = f };
+	/* A close the kernel saw (FIN, RST, a cut) gets its record even when
+	 * the counters were all reported already (the last packet was read
+	 * before its end event): the flow's end is news too. */
+	bool closed = f->ended && (f->end == NP_FLOW_END_FIN || f->end == NP_FLOW_END_RST ||
+				   f->end == NP_FLOW_END_CUT);
 
-	if (has_news(f)) {
+	if (has_news(f) || closed) {
 		for (int i = 0; i < 2; i++) {
 			r.delta.packets[i] = f->cur.packets[i] - f->rep.packets[i];
 			r.delta.bytes[i] = f->cur.bytes[i] - f->rep.bytes[i];
@@ -195,6 +212,7 @@ static void report(struct np_flow *f, uint64_t start_ns, uint64_t end_ns,
 	}
 	f->rep = f->cur;
 	f->fresh = false;
+	f->recovered = false; /* only the first record may repeat one */
 }
 
 void np_flow_agg_flush(struct np_flow_agg *a, const struct np_flow_source *src,
@@ -211,6 +229,8 @@ void np_flow_agg_flush(struct np_flow_agg *a, const struct np_flow_source *src,
 		while (f) {
 			if (!f->ended && src)
 				refresh(a, f, src, end_ns, now_ms);
+			else if (f->ended && !f->created && src)
+				learn_created(f, src);
 			report(f, start_ns, end_ns, cb, ctx);
 			if (!f->ended && !final)
 				break;
@@ -218,4 +238,58 @@ void np_flow_agg_flush(struct np_flow_agg *a, const struct np_flow_source *src,
 			f = np_flow_table_at(&a->flows, i);
 		}
 	}
+}
+
+struct np_flow *np_flow_agg_find(struct np_flow_agg *a, const struct np_flow_key *k)
+{
+	return np_flow_table_get(&a->flows, k);
+}
+
+/* How a kernel entry marked NP_FLOW_ENDED ended. */
+static uint8_t kernel_end(const struct np_ct_val *v)
+{
+	if (v->verdict == NP_VERDICT_DENY)
+		return NP_FLOW_END_CUT; /* a revoked connection's tombstone */
+	return (v->state & NP_TCP_RST) ? NP_FLOW_END_RST : NP_FLOW_END_FIN;
+}
+
+int np_flow_agg_adopt(struct np_flow_agg *a, const struct np_flow_key *k, const struct np_ct_val *v,
+		      const struct np_flow_counts *rep, uint64_t first_ns, uint64_t last_ns,
+		      uint64_t now_ms)
+{
+	struct np_flow *f;
+	bool created;
+
+	f = np_flow_table_upsert(&a->flows, k, &created);
+	if (!f)
+		return -ENOMEM;
+	if (created) {
+		flow_start(f, k, first_ns, now_ms);
+		f->last_ns = last_ns;
+		f->origin = v->origin;
+		f->verdict = v->verdict;
+		f->reason = v->reason;
+		f->cookie = v->cookie;
+		f->ep_id = v->ep_id;
+		f->flow_bits = v->flow;
+		f->eph_port = v->eph_port;
+	}
+	f->recovered = true;
+	f->created = v->created;
+	f->kernel_last_seen = v->last_seen;
+	f->state = v->state;
+	f->tcp_flags |= v->tcp_flags;
+	take_counts(&f->cur, v->bytes, v->packets);
+	if (rep) {
+		/* Records that are durable covered this much already. */
+		f->rep = *rep;
+		f->fresh = false;
+		if (f->first_ns < first_ns)
+			f->first_ns = first_ns;
+	}
+	if ((v->flow & NP_FLOW_ENDED) && !f->ended && !k->deny) {
+		f->ended = true;
+		f->end = kernel_end(v);
+	}
+	return 0;
 }

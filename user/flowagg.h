@@ -55,6 +55,8 @@ struct np_flow {
 	uint64_t last_ns;        /* Unix ns of the last change seen */
 	uint64_t idle_since_ms;  /* np_now_ms() when the counters last moved */
 	uint64_t kernel_last_seen; /* the entry's last_seen at the last read */
+	uint64_t created;        /* the entry's created (jiffies64), 0 until read: with
+				  * the key it names the flow across restarts */
 	uint32_t cookie, ep_id;
 	uint8_t origin, verdict, reason, state;
 	uint8_t tcp_flags;       /* NP_FLOW_TCP_* seen since the flow started */
@@ -63,6 +65,8 @@ struct np_flow {
 	uint16_t eph_port;       /* denial aggregates: network order, 0 if several */
 	bool fresh;              /* started since the last flush */
 	bool ended;
+	bool recovered;          /* taken over from the kernel after a restart:
+				  * its first record may repeat one sent before */
 };
 
 /* One record's worth: the flow, what moved during the interval, and when. */
@@ -97,6 +101,8 @@ struct np_flow_agg {
 	struct np_flow *done;      /* ended and replaced before a flush */
 	size_t n_done, cap_done;
 	uint64_t events;           /* events taken */
+	uint64_t gone;             /* flows whose entry vanished before their end:
+				    * evicted, their last counters unread */
 };
 
 int np_flow_agg_init(struct np_flow_agg *a, const struct np_flow_agg_opts *o);
@@ -111,5 +117,15 @@ void np_flow_agg_flush(struct np_flow_agg *a, const struct np_flow_source *src,
 		       uint64_t start_ns, uint64_t end_ns, uint64_t now_ms, bool final,
 		       np_flow_result_cb cb, void *ctx);
 size_t np_flow_agg_count(const struct np_flow_agg *a);
+/* Take over the kernel entry V of flow K after a restart (flowrecover.c):
+ * the flow is created, or merged with what the ring buffer's leftover
+ * events made of it.  REP: the counters a durable record already covered
+ * (from its mark), or NULL when none did; FIRST_NS/LAST_NS: Unix ns of its
+ * first and last packet.  0 or -ENOMEM. */
+int np_flow_agg_adopt(struct np_flow_agg *a, const struct np_flow_key *k, const struct np_ct_val *v,
+		      const struct np_flow_counts *rep, uint64_t first_ns, uint64_t last_ns,
+		      uint64_t now_ms);
+/* The flow of K, or NULL. */
+struct np_flow *np_flow_agg_find(struct np_flow_agg *a, const struct np_flow_key *k);
 
 #endif

@@ -7,6 +7,7 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
@@ -14,6 +15,7 @@
 #include "flowlog.h"
 #include "loader.h"
 #include "log.h"
+#include "vec.h"
 
 #define NP_FLOW_DRAIN_MS 250
 #define NP_FLOW_RETRY_MS 1000
@@ -68,6 +70,7 @@ static void q_push(struct np_flowlog *fl, struct np_recq *q, const char *line, s
 	r->line = copy;
 	r->len = (uint32_t)len;
 	r->ts_ms = ts_ms;
+	r->seq = fl->seq;
 	q->n++;
 }
 
@@ -102,6 +105,7 @@ static void emit_line(struct np_flowlog *fl, int64_t ts_ms)
 		return;
 	}
 	fl->st.records++;
+	fl->seq++;
 	for (size_t s = 0; s < fl->n_sinks; s++) {
 		q_push(fl, &fl->q[s], fl->buf.p, fl->buf.len, ts_ms);
 		/* A big interval is handed over as it is produced, not all at
@@ -150,11 +154,87 @@ static void src_expire(void *ctx, const struct np_flow_key *k, uint64_t last_see
 {
 	struct np_flowlog *fl = ctx;
 	int fd = k->deny ? fl->map_flow_deny : fl->map_ct;
+	struct np_flow_mark_pending p = { .op = NP_MARK_EXPIRE, .key = *k, .last_seen = last_seen };
 	struct np_ct_val v;
 
+	/* With marks, the entry (which holds the flow's counters) goes only
+	 * once the flow's last record is durable: np_flowlog_flush queues it
+	 * behind this interval's records. */
+	if (np_flow_marks_on(&fl->marks)) {
+		if (np_vec_push(&fl->expiring, &fl->n_expiring, &fl->cap_expiring, &p) == 0)
+			return;
+	}
 	/* A packet since our look: the entry lives on, keep it. */
 	if (bpf_map_lookup_elem(fd, &k->ct, &v) == 0 && v.last_seen == last_seen)
 		bpf_map_delete_elem(fd, &k->ct);
+}
+
+/* ---- durable marks ---- */
+
+/* Every record with a seq below this is durable in every sink (or was
+ * dropped and reported so). */
+static uint64_t resolved_seq(struct np_flowlog *fl)
+{
+	uint64_t r = fl->seq + 1;
+
+	for (size_t s = 0; s < fl->n_sinks; s++) {
+		struct np_recq *q = &fl->q[s];
+		struct np_sink *k = fl->sinks[s];
+
+		if (q->n && q_at(q, 0)->seq < r)
+			r = q_at(q, 0)->seq;
+		if (k->pending_seq) {
+			uint64_t p = k->pending_seq(k);
+
+			if (p < r)
+				r = p;
+		}
+	}
+	return r;
+}
+
+void np_flowlog_settle(struct np_flowlog *fl)
+{
+	if (np_flow_marks_on(&fl->marks) && fl->marks.n)
+		np_flow_marks_commit(&fl->marks, resolved_seq(fl));
+}
+
+/* The record just made (fl->seq) covers F up to R's end. */
+static void mark_record(struct np_flowlog *fl, const struct np_flow_result *r)
+{
+	const struct np_flow *f = r->flow;
+	struct np_flow_mark_pending p = { .op = NP_MARK_SET, .seq = fl->seq, .key = f->key };
+
+	if (!np_flow_marks_on(&fl->marks) || !f->created)
+		return;
+	p.mark.created = f->created;
+	p.mark.end_ns = r->end_ns;
+	for (int i = 0; i < 2; i++) {
+		p.mark.bytes[i] = f->rep.bytes[i] + r->delta.bytes[i];
+		p.mark.packets[i] = f->rep.packets[i] + r->delta.packets[i];
+	}
+	p.mark.flags = f->ended ? NP_FLOW_MARK_ENDED : 0;
+	np_flow_marks_push(&fl->marks, &p);
+}
+
+/* The kernel counters SKIPDATA records have reported, for the next agent. */
+static void mark_meta(struct np_flowlog *fl)
+{
+	struct np_flow_mark_pending p = { .op = NP_MARK_META, .seq = fl->seq };
+
+	if (!np_flow_marks_on(&fl->marks))
+		return;
+	np_flow_marks_meta_key(&p.key);
+	p.mark.bytes[0] = fl->reported_lost;
+	p.mark.bytes[1] = fl->reported_suppressed;
+	np_flow_marks_push(&fl->marks, &p);
+}
+
+static bool agg_tracks(void *ctx, const struct np_flow_key *k)
+{
+	struct np_flowlog *fl = ctx;
+
+	return np_flow_agg_find(&fl->agg, k) != NULL;
 }
 
 /* Sum of the per-CPU kernel counters. */
@@ -191,6 +271,11 @@ static void consume(struct np_flowlog *fl)
 		np_warn("reading flow events failed: %s", strerror(errno));
 }
 
+void np_flowlog_read_events(struct np_flowlog *fl)
+{
+	if (fl->rb)
+		consume(fl);
+}
 
 struct flush_ctx {
 	struct np_flowlog *fl;
@@ -208,6 +293,7 @@ static void on_result(void *ctx, const struct np_flow_result *r)
 	np_sb_reset(&f->fl->buf);
 	np_flow_rec_json(&f->fl->buf, &f->rc, r);
 	emit_line(f->fl, (int64_t)(r->start_ns / 1000000));
+	mark_record(f->fl, r);
 }
 
 void np_flowlog_flush(struct np_flowlog *fl, bool final)
@@ -215,7 +301,7 @@ void np_flowlog_flush(struct np_flowlog *fl, bool final)
 	struct np_flow_source src = { src_lookup, src_expire, fl };
 	struct flush_ctx fc = { .fl = fl };
 	uint64_t end_ns = clock_ns(CLOCK_REALTIME);
-	uint64_t lost, suppressed, dropped, records_before = fl->st.records;
+	uint64_t lost, suppressed, dropped, evicted, records_before = fl->st.records;
 
 	if (fl->rb)
 		consume(fl);
@@ -224,26 +310,40 @@ void np_flowlog_flush(struct np_flowlog *fl, bool final)
 	rec_ctx(fl, &fc.rc);
 	np_flow_agg_flush(&fl->agg, fl->map_ct >= 0 ? &src : NULL, fl->interval_start_ns, end_ns,
 			  fl->now_ms, final, on_result, &fc);
+	/* Idle entries go once this interval's records are durable. */
+	for (size_t i = 0; i < fl->n_expiring; i++) {
+		fl->expiring[i].seq = fl->seq;
+		np_flow_marks_push(&fl->marks, &fl->expiring[i]);
+	}
+	fl->n_expiring = 0;
 	read_kernel_stats(fl);
+	fl->st.evicted_flows += fl->agg.gone;
+	fl->agg.gone = 0;
 	lost = fl->st.lost_events - fl->reported_lost;
 	suppressed = fl->st.suppressed_events - fl->reported_suppressed;
 	dropped = fl->st.dropped - fl->reported_dropped;
-	if (lost || suppressed || dropped) {
+	evicted = fl->st.evicted_flows - fl->reported_evicted;
+	if (lost || suppressed || dropped || evicted) {
 		np_sb_reset(&fl->buf);
 		np_flow_rec_skipdata(&fl->buf, &fc.rc, fl->interval_start_ns, end_ns, lost,
-				     suppressed, dropped);
+				     suppressed, dropped, evicted);
 		fl->reported_lost = fl->st.lost_events;
 		fl->reported_suppressed = fl->st.suppressed_events;
 		fl->reported_dropped = fl->st.dropped;
-		np_warn("flow logs: %llu events lost (ring buffer full), %llu suppressed (denial event budget), %llu records dropped (sink queue full) in this interval; reported as logStatus SKIPDATA",
+		fl->reported_evicted = fl->st.evicted_flows;
+		np_warn("flow logs: %llu events lost (ring buffer full), %llu suppressed (denial event budget), %llu records dropped (sink queue full), %llu flows evicted before their last counters were read, in this interval; reported as logStatus SKIPDATA",
 			(unsigned long long)lost, (unsigned long long)suppressed,
-			(unsigned long long)dropped);
+			(unsigned long long)dropped, (unsigned long long)evicted);
 		emit_line(fl, (int64_t)(fl->interval_start_ns / 1000000));
+		mark_meta(fl);
 		/* A drop while queueing the report itself shows next time. */
 	}
+	if (!final)
+		np_flow_marks_sweep(&fl->marks, agg_tracks, fl);
 	fl->interval_start_ns = end_ns;
 	np_hashmap_clear(&fl->ifnames);
 	pump(fl);
+	np_flowlog_settle(fl);
 	/* Give the records' memory back after a big interval. */
 	if (fl->st.records - records_before > NP_FLOW_PUMP_BATCH)
 		malloc_trim(0);
@@ -273,6 +373,7 @@ static void on_rb_ready(struct np_loop *loop, int fd, uint32_t events, void *ctx
 static void on_drain(struct np_loop *loop, struct np_timer *t, void *ctx)
 {
 	consume(ctx);
+	np_flowlog_settle(ctx);
 	np_timer_arm(loop, t, NP_FLOW_DRAIN_MS);
 }
 
@@ -303,6 +404,7 @@ int np_flowlog_init(struct np_flowlog *fl, const struct np_flowlog_opts *o,
 		fl->o.queue_max = 100000;
 	fl->o.agg.interval_s = fl->o.interval_s;
 	fl->map_ct = fl->map_flow_deny = fl->map_flow_stats = -1;
+	np_flow_marks_init(&fl->marks, -1, -1, -1);
 	np_hashmap_init(&fl->ifnames, sizeof(uint32_t), IF_NAMESIZE);
 	ret = np_flow_agg_init(&fl->agg, &fl->o.agg);
 	if (ret)
@@ -326,6 +428,7 @@ int np_flowlog_init(struct np_flowlog *fl, const struct np_flowlog_opts *o,
 		fl->map_flow_deny = dp->map_flow_deny;
 		fl->map_flow_stats = dp->map_flow_stats;
 		fl->n_cpus = libbpf_num_possible_cpus();
+		fl->hz = dp->hz;
 		fl->rb = ring_buffer__new(dp->map_events, on_rb_event, fl, NULL);
 		if (!fl->rb) {
 			ret = -errno;
@@ -378,11 +481,15 @@ void np_flowlog_close(struct np_flowlog *fl, int timeout_ms)
 		if (fl->rb)
 			np_loop_fd_del(fl->loop, ring_buffer__epoll_fd(fl->rb));
 	}
+	for (size_t s = 0; s < fl->n_sinks; s++)
+		if (fl->sinks[s]->flush)
+			fl->sinks[s]->flush(fl->sinks[s], timeout_ms);
+	/* What the sinks made durable is reported for good: the next agent
+	 * starts after it. */
+	np_flowlog_settle(fl);
 	for (size_t s = 0; s < fl->n_sinks; s++) {
 		struct np_recq *q = &fl->q[s];
 
-		if (fl->sinks[s]->flush)
-			fl->sinks[s]->flush(fl->sinks[s], timeout_ms);
 		if (q->n)
 			np_warn("flow logs: %zu records not delivered to the %s sink at shutdown",
 				q->n, fl->sinks[s]->name);
@@ -392,6 +499,10 @@ void np_flowlog_close(struct np_flowlog *fl, int timeout_ms)
 		fl->sinks[s]->destroy(fl->sinks[s]);
 	}
 	ring_buffer__free(fl->rb);
+	if (fl->marks.fd >= 0)
+		close(fl->marks.fd);
+	np_flow_marks_free(&fl->marks);
+	free(fl->expiring);
 	np_flow_agg_free(&fl->agg);
 	if (fl->have_meta)
 		np_flow_meta_free(&fl->meta);

@@ -22,6 +22,7 @@
 
 #include "evloop.h"
 #include "flowagg.h"
+#include "flowmark.h"
 #include "flowmeta.h"
 #include "flowrec.h"
 #include "hashmap.h"
@@ -57,6 +58,17 @@ struct np_flowlog_stats {
 	uint64_t dropped;          /* records dropped from full queues */
 	uint64_t lost_events;      /* kernel: ring buffer full */
 	uint64_t suppressed_events; /* kernel: over the denial event budget */
+	uint64_t evicted_flows;    /* flows whose last counters were lost: entry
+				    * evicted while running, or while no agent ran */
+};
+
+/* What np_flowlog_recover found (logged, and for tests). */
+struct np_flowlog_recovery {
+	uint64_t events;      /* left in the ring buffer by the previous agent */
+	uint64_t flows;       /* logged kernel entries taken over */
+	uint64_t marked;      /* of them, with a durable mark */
+	uint64_t done;        /* entries whose last record was durable already */
+	uint64_t evicted;     /* marked flows whose entry vanished unreported */
 };
 
 struct np_flowlog {
@@ -68,7 +80,12 @@ struct np_flowlog {
 	struct np_recq q[NP_FLOWLOG_MAX_SINKS];
 	size_t n_sinks;
 	struct np_flowlog_stats st;
-	uint64_t reported_lost, reported_suppressed, reported_dropped;
+	uint64_t reported_lost, reported_suppressed, reported_dropped, reported_evicted;
+	uint64_t seq;               /* the last record's np_rec.seq */
+	struct np_flow_marks marks; /* off until np_flowlog_recover */
+	struct np_flow_mark_pending *expiring; /* judged idle during this flush */
+	size_t n_expiring, cap_expiring;
+	unsigned int hz;
 	uint64_t interval_start_ns; /* Unix ns */
 	int64_t mono_to_real_ns;    /* CLOCK_REALTIME - CLOCK_MONOTONIC */
 	uint64_t now_ms;            /* np_now_ms() at the last batch */
@@ -91,8 +108,19 @@ int np_flowlog_start(struct np_flowlog *fl, struct np_loop *loop);
 void np_flowlog_set_meta(struct np_flowlog *fl, struct np_flow_meta *meta);
 /* One event, as the ring buffer callback gets it (tests call it too). */
 int np_flowlog_event(struct np_flowlog *fl, const struct np_flow_event *ev);
+/* Read what the ring buffer holds now. */
+void np_flowlog_read_events(struct np_flowlog *fl);
 /* Close the current interval now (the tick does it every interval). */
 void np_flowlog_flush(struct np_flowlog *fl, bool final);
+/* After a restart, before np_flowlog_start: turn durable marks on over
+ * MARK_FD (the pinned np_flow_mark map, owned from now on) and take over
+ * what the kernel kept: the ring buffer's unread events, every logged
+ * conntrack entry and denial aggregate, reported from their marks on
+ * (flowmark.h).  0 or -errno (logged; the pipeline then runs without). */
+int np_flowlog_recover(struct np_flowlog *fl, int mark_fd, struct np_flowlog_recovery *out);
+/* Apply the marks of records that are durable now (the drain timer does
+ * it every 250 ms). */
+void np_flowlog_settle(struct np_flowlog *fl);
 /* Report everything, give the sinks up to TIMEOUT_MS, free all. */
 void np_flowlog_close(struct np_flowlog *fl, int timeout_ms);
 

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
 /* Flow records as JSON lines: see flowrec.h. */
 #include <arpa/inet.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "flowrec.h"
@@ -143,6 +144,7 @@ void np_flow_rec_json(struct np_strbuf *b, const struct np_flow_rec_ctx *c,
 	uint16_t dport = egress ? k->remote_port : k->local_port;
 	const char *ifn = c->ifname ? c->ifname(c->ifname_ctx, k->ifindex) : "";
 	const char *end = f->ended ? np_flow_end_name(f->end) : NULL;
+	char id[17];
 
 	if (f->key.deny && !(f->flow_bits & NP_FLOW_MULTI_PORT))
 		sport = f->eph_port; /* the aggregate's only client port */
@@ -172,12 +174,43 @@ void np_flow_rec_json(struct np_strbuf *b, const struct np_flow_rec_ctx *c,
 		key_str(b, "srcPorts", "many");
 	if (end)
 		key_str(b, "flowEnd", end);
+	np_flow_rec_id(c, f, id);
+	key_str(b, "recordId", id);
+	if (f->recovered)
+		np_sb_add(b, ",\"recovered\":true", 17);
 	np_sb_add(b, "}", 1);
+}
+
+/* FNV-1a, 64 bits: stable across builds and machines, which is all an id
+ * for deduplication needs (it is no defence against forgery). */
+static uint64_t fnv1a(uint64_t h, const void *p, size_t n)
+{
+	const unsigned char *c = p;
+
+	for (size_t i = 0; i < n; i++) {
+		h ^= c[i];
+		h *= 0x100000001b3ull;
+	}
+	return h;
+}
+
+void np_flow_rec_id(const struct np_flow_rec_ctx *c, const struct np_flow *f, char *out)
+{
+	uint64_t h = 0xcbf29ce484222325ull;
+	uint64_t at[4] = { f->rep.bytes[0], f->rep.bytes[1], f->rep.packets[0], f->rep.packets[1] };
+
+	if (c->node)
+		h = fnv1a(h, c->node, strlen(c->node) + 1);
+	h = fnv1a(h, &f->key, sizeof(f->key));
+	h = fnv1a(h, &f->created, sizeof(f->created));
+	h = fnv1a(h, at, sizeof(at));
+	snprintf(out, 17, "%016llx", (unsigned long long)h);
 }
 
 void np_flow_rec_skipdata(struct np_strbuf *b, const struct np_flow_rec_ctx *c,
 			  uint64_t start_ns, uint64_t end_ns, uint64_t lost_events,
-			  uint64_t suppressed_events, uint64_t dropped_records)
+			  uint64_t suppressed_events, uint64_t dropped_records,
+			  uint64_t evicted_flows)
 {
 	head(b, c);
 	key_u64(b, "start", start_ns / NS_PER_S);
@@ -187,5 +220,6 @@ void np_flow_rec_skipdata(struct np_strbuf *b, const struct np_flow_rec_ctx *c,
 	key_u64(b, "lostEvents", lost_events);
 	key_u64(b, "suppressedEvents", suppressed_events);
 	key_u64(b, "droppedRecords", dropped_records);
+	key_u64(b, "evictedFlows", evicted_flows);
 	np_sb_add(b, "}", 1);
 }

@@ -32,10 +32,18 @@ void np_flow_rec_json(struct np_strbuf *b, const struct np_flow_rec_ctx *c,
 
 /* A logStatus SKIPDATA record for [START_NS, END_NS): events the kernel
  * could not deliver (SKIPPED_EVENTS, ring buffer full or over the denial
- * event budget) and records dropped on the node (DROPPED_RECORDS). */
+ * event budget), records dropped on the node (DROPPED_RECORDS), and flows
+ * whose kernel entry was evicted before their last counters were read
+ * (EVICTED_FLOWS; their records end at the last counters read). */
 void np_flow_rec_skipdata(struct np_strbuf *b, const struct np_flow_rec_ctx *c,
 			  uint64_t start_ns, uint64_t end_ns, uint64_t lost_events,
-			  uint64_t suppressed_events, uint64_t dropped_records);
+			  uint64_t suppressed_events, uint64_t dropped_records,
+			  uint64_t evicted_flows);
+/* The record's recordId: 16 hex digits naming the flow (node, key, the
+ * kernel entry's creation) and the point of its counters the record starts
+ * at.  A record sent again, or repeated after a restart, has the same id;
+ * the repeat then covers at least as much.  OUT: 17 bytes. */
+void np_flow_rec_id(const struct np_flow_rec_ctx *c, const struct np_flow *f, char *out);
 
 const char *np_flow_action_name(uint8_t verdict);
 const char *np_flow_end_name(uint8_t end);

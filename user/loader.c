@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
 #include <errno.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -125,6 +126,40 @@ int np_kernel_hz_measure(unsigned int *hz)
 cleanup:
 	if (fd >= 0)
 		close(fd);
+	return err;
+}
+
+int np_kernel_jiffies(__u64 *out)
+{
+	/* cb[0], cb[1] = the two halves of bpf_jiffies64(); ctx_out gives
+	 * them back (the return value alone has 32 bits). */
+	const struct bpf_insn insns[] = {
+		{ .code = BPF_ALU64 | BPF_MOV | BPF_X, .dst_reg = BPF_REG_6, .src_reg = BPF_REG_1 },
+		{ .code = BPF_JMP | BPF_CALL, .imm = BPF_FUNC_jiffies64 },
+		{ .code = BPF_STX | BPF_MEM | BPF_W, .dst_reg = BPF_REG_6, .src_reg = BPF_REG_0,
+		  .off = offsetof(struct __sk_buff, cb[0]) },
+		{ .code = BPF_ALU64 | BPF_RSH | BPF_K, .dst_reg = BPF_REG_0, .imm = 32 },
+		{ .code = BPF_STX | BPF_MEM | BPF_W, .dst_reg = BPF_REG_6, .src_reg = BPF_REG_0,
+		  .off = offsetof(struct __sk_buff, cb[1]) },
+		{ .code = BPF_ALU64 | BPF_MOV | BPF_K, .dst_reg = BPF_REG_0, .imm = 0 },
+		{ .code = BPF_JMP | BPF_EXIT },
+	};
+	unsigned char pkt[64] = { 0 };
+	struct __sk_buff ctx = { 0 };
+	int fd, err = 0;
+
+	fd = bpf_prog_load(BPF_PROG_TYPE_SCHED_CLS, "np_jiffies", "GPL", insns,
+			   sizeof(insns) / sizeof(insns[0]), NULL);
+	if (fd < 0)
+		return -errno;
+	LIBBPF_OPTS(bpf_test_run_opts, opts, .data_in = pkt, .data_size_in = sizeof(pkt),
+		    .ctx_in = &ctx, .ctx_size_in = sizeof(ctx), .ctx_out = &ctx,
+		    .ctx_size_out = sizeof(ctx));
+	if (bpf_prog_test_run_opts(fd, &opts) < 0)
+		err = -errno;
+	else
+		*out = (__u64)ctx.cb[1] << 32 | ctx.cb[0];
+	close(fd);
 	return err;
 }
 

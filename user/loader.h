@@ -54,5 +54,8 @@ int np_kernel_hz(unsigned int *hz);
 /* Measure HZ: bpf_jiffies64() twice, 200 ms apart, rounded to the nearest
  * of 100, 250, 300, 1000.  Needs CAP_BPF/root. */
 int np_kernel_hz_measure(unsigned int *hz);
+/* bpf_jiffies64() now (conntrack times are in jiffies).  Runs a probe
+ * program: needs CAP_BPF.  0 or -errno. */
+int np_kernel_jiffies(__u64 *out);
 
 #endif

@@ -18,11 +18,14 @@
 #include "netpol.h"
 #include "pin.h"
 
-/* The maps that carry state across restarts (the ring buffer and the
- * read-only configuration are per load). */
+/* The maps that carry state across restarts (the read-only configuration
+ * is per load).  The flow maps are among them so that a restarted agent
+ * reports what its predecessor had not: the ring buffer's unread events,
+ * the denial aggregates and the lost-event counters (flowrecover.c). */
 static const char *const pinned_maps[] = {
 	"np_endpoints", "np_ifaces", "np_node_addrs", "np_peers", "np_ports",
 	"np_ct", "np_ct_deny", "np_frags", "np_state",
+	"np_events", "np_flow_deny", "np_flow_stats",
 };
 #define N_PINNED (sizeof(pinned_maps) / sizeof(pinned_maps[0]))
 
@@ -585,4 +588,37 @@ cleanup:
 		close(fd);
 	free(recs);
 	return ret;
+}
+
+int np_pin_agent_map(const struct np_pin *p, const char *name, __u32 key_size, __u32 value_size,
+		     __u32 max_entries)
+{
+	char path[PATH_MAX + 64];
+	struct bpf_map_info info = { 0 };
+	__u32 len = sizeof(info);
+	int fd, err;
+
+	snprintf(path, sizeof(path), "%s/%s", p->dir, name);
+	fd = bpf_obj_get(path);
+	if (fd >= 0) {
+		if (bpf_obj_get_info_by_fd(fd, &info, &len) == 0 && info.type == BPF_MAP_TYPE_HASH &&
+		    info.key_size == key_size && info.value_size == value_size)
+			return fd;
+		np_info("pinned map %s has another layout: replacing it", path);
+		close(fd);
+	}
+	LIBBPF_OPTS(bpf_map_create_opts, mo, .map_flags = BPF_F_NO_PREALLOC);
+	fd = bpf_map_create(BPF_MAP_TYPE_HASH, name, key_size, value_size, max_entries, &mo);
+	if (fd < 0) {
+		err = -errno;
+		np_err("cannot create the map %s: %s", name, strerror(-err));
+		return err;
+	}
+	err = pin_replace(fd, p->dir, name);
+	if (err) {
+		np_err("cannot pin %s: %s; is %s on a bpffs mount?", path, strerror(-err), p->root);
+		close(fd);
+		return err;
+	}
+	return fd;
 }

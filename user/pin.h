@@ -9,6 +9,9 @@
  *                       qdisc there (so uninstall removes exactly that)
  *   v<N>/np_endpoints   the datapath maps of map layout version N
  *   v<N>/np_ifaces ... np_ct np_ct_deny np_frags np_state
+ *   v<N>/np_events np_flow_deny np_flow_stats   the flow maps
+ *   v<N>/np_flow_mark   the agent's own: how far durable flow records
+ *                       covered each flow (flowmark.h)
  *   v<N>/np_pod_ingress, v<N>/np_pod_egress   the programs the filters run
  *
  * N is NP_PIN_LAYOUT_VERSION: bumped whenever a map's key or value layout
@@ -32,7 +35,7 @@
 
 #define NP_PIN_DEFAULT "/sys/fs/bpf/netpol-agent"
 #define NP_PIN_LAYOUT_VERSION 3u
-#define NP_PIN_MAX_MAPS 12
+#define NP_PIN_MAX_MAPS 16
 
 struct bpf_object;
 
@@ -93,5 +96,11 @@ int np_pin_records(struct np_pin *p, struct np_attachment **out, size_t *n);
  * agent created (when nobody else's filters are on them) and every pin
  * under ROOT.  0 (also when there is nothing) or -errno. */
 int np_pin_uninstall(const char *root);
+
+/* Open the agent's own pinned hash map DIR/NAME (not used by the
+ * programs), creating it when missing or of another layout.  An fd or
+ * -errno (logged). */
+int np_pin_agent_map(const struct np_pin *p, const char *name, __u32 key_size, __u32 value_size,
+		     __u32 max_entries);
 
 #endif

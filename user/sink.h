@@ -22,6 +22,11 @@ struct np_rec {
 	int64_t ts_ms;  /* event time (the record's start), Unix ms */
 	uint32_t len;   /* strlen(line) */
 	char *line;     /* malloc'ed; owned by whoever holds the record */
+	/* The pipeline's sequence number (1, 2, ...), so a sink can say how
+	 * far its records are durable (pending_seq); 0 for records that are
+	 * not the pipeline's (a sink's own reports, records read back from
+	 * the spool, which are durable already). */
+	uint64_t seq;
 };
 
 struct np_sink_stats {
@@ -38,6 +43,13 @@ struct np_sink {
 	/* Deliver what is buffered; waits at most TIMEOUT_MS (shutdown). */
 	int (*flush)(struct np_sink *s, int timeout_ms);
 	void (*destroy)(struct np_sink *s);
+	/* The seq of the oldest record taken that would be lost if the
+	 * process were killed now (not yet written, spooled or
+	 * acknowledged), or UINT64_MAX when there is none.  NULL: every
+	 * record is durable once offer() took it (a write(2) to a file
+	 * survives the process).  Lets the pipeline tell the kernel-side
+	 * marks which flows are reported for good (flowmark.h). */
+	uint64_t (*pending_seq)(struct np_sink *s);
 	struct np_sink_stats stats;
 };
 

@@ -589,6 +589,7 @@ static bool parse_line(const char *p, const char *nl, struct np_rec *r, int *err
 	r->line[len] = 0;
 	r->len = (uint32_t)len;
 	r->ts_ms = ts;
+	r->seq = 0; /* on disk: durable already */
 	return true;
 }
 

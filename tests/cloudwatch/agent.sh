@@ -8,7 +8,11 @@
 # /aws/eks/<cluster>/netpol-flows and the node's stream, with EMF metrics;
 # records of connections made while CloudWatch fails and the agent restarts
 # arrive after it is back (the agent stops while CloudWatch fails: its
-# flush waits, with a file sink next to it).  Usage: tests/cloudwatch/agent.sh BUILD_DIR (root).
+# flush waits, with a file sink next to it).  Then kill -9 under load, 10
+# rounds: every allowed connection (by its source port) and every denied
+# attempt reaches CloudWatch and the file sink, each counted once after
+# deduplication by recordId; and an entry evicted while no agent runs is
+# reported as SKIPDATA evictedFlows.  Usage: tests/cloudwatch/agent.sh BUILD_DIR (root).
 # shellcheck disable=SC2317
 set -u
 
@@ -36,6 +40,7 @@ SK='agent/test+secret0123456789'
 
 cleanup() {
 	local p
+	[ -n "$TMP" ] && touch "$TMP/load.stop" # the kill -9 rounds' load loops
 	[ -n "$AGENT_PID" ] && stop_pid "$AGENT_PID"
 	[ -n "$SRV_PID" ] && kill "$SRV_PID" 2>/dev/null && wait "$SRV_PID" 2>/dev/null
 	for p in "${LISTENER_PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
@@ -170,5 +175,95 @@ check "every request signed, gzipped, within the limits" server_clean
 check "no secret in the agent logs" bash -c "! cat '$TMP'/agent*.log | grep -qF -- '$SK'"
 check "the file sink next to it got the same flow records" \
 	test "$(jq -c "select($ACC)" "$TMP/flows.log" | wc -l)" -ge 6
+
+echo "# kill -9 under load, 10 rounds: every connection and denial reaches CloudWatch and the file"
+# Allowed connections from aks and denied attempts from other, each from a
+# known source port, go on while the agent is killed at random moments,
+# stays down a random while, and starts again.
+load() { # POD FIRST_PORT OUT_FILE TIMEOUT_MS: connect from FIRST_PORT, +1 each time, until stopped
+	in_pod "$1" bash -c 'p=$2; while [ ! -e "$4.stop" ]; do
+		if "$1" connect --timeout-ms "$5" --source-port "$p" 10.244.1.10 443 2>/dev/null; then echo "ok $p"; else echo "fail $p"; fi
+		p=$((p + 1)); done' load "$NPCONN" "$2" "$3" "$TMP/load" "$4" >"$3" &
+	LISTENER_PIDS+=($!)
+}
+rm -f "$TMP/load.stop"
+T0=$(date +%s)
+load aks 40000 "$TMP/load-aks" 2000
+load other 50000 "$TMP/load-other" 150
+RANDOM=13 # the moments are random, and the same in every run
+kills=0
+for round in $(seq 10); do
+	sleep "$((RANDOM % 20 + 3))e-1"
+	kill -KILL "$AGENT_PID" && wait "$AGENT_PID" 2>/dev/null
+	AGENT_PID=
+	kills=$((kills + 1))
+	sleep "$((RANDOM % 15))e-1"
+	start_agent || not_ok "agent restarted after kill -9 number $round"
+done
+sleep 1
+touch "$TMP/load.stop"
+sleep 2.5 # the last attempts end and an interval closes
 stop_agent
+check "10 kill -9 rounds under load" test "$kills" = 10
+mapfile -t OKP < <(awk '$1 == "ok" { print $2 }' "$TMP/load-aks")
+NDENY=$(grep -c '^fail' "$TMP/load-other")
+check "the allowed connections worked through the kills (${#OKP[@]} connections)" test "${#OKP[@]}" -ge 50
+check "the denied attempts stayed denied ($NDENY attempts, none connected)" \
+	test "$NDENY" -ge 50 -a "$(grep -c '^ok' "$TMP/load-other")" = 0
+check "the agent took flows over from the kernel after a kill" \
+	grep -q 'took over [1-9][0-9]* flows from the kernel' "$TMP/agent.log" "$TMP/agent-earlier.log"
+# Logs Insights: sort end desc | dedup recordId, then per source port.
+# dedup SRC FILTER: one record per recordId (the one covering most).
+dedup() { jq -c "select($2)" "$1" | jq -s -c 'group_by(.recordId) | map(max_by(.end, .packets)) | .[]'; }
+missing() { # SRC: allowed connections with no fin record (after dedup)
+	dedup "$1" '.action=="ACCEPT" and .srcAddr=="10.250.0.5" and .srcPort >= 40000 and .flowEnd=="fin"' |
+		jq -r .srcPort | sort -u >"$TMP/have"
+	printf '%s\n' "${OKP[@]}" | sort -u | comm -23 - "$TMP/have" | wc -l
+}
+wait_all() { local i; for ((i = 0; i < 20; i++)); do [ "$(missing "$1")" = 0 ] && return 0; sleep 0.5; done; return 1; }
+check "every allowed connection has its record in CloudWatch (${#OKP[@]}; missing: $(missing "$TMP/srv/events.jsonl"))" \
+	wait_all "$TMP/srv/events.jsonl"
+check "every allowed connection has its record in the file sink (missing: $(missing "$TMP/flows.log"))" \
+	wait_all "$TMP/flows.log"
+# Each connection is counted once: after dedup, a port's packets are what
+# one connection of this exchange sends (the same for every port).
+per_port() { dedup "$1" '.action=="ACCEPT" and .srcAddr=="10.250.0.5" and .srcPort >= 40000' |
+	jq -s -r 'group_by(.srcPort) | map(map(.packets) | add) | group_by(.) | map("\(.[0])x\(length)") | join(" ")'; }
+echo "# packets per connection after dedup (packets x connections): CloudWatch $(per_port "$TMP/srv/events.jsonl"), file $(per_port "$TMP/flows.log")"
+check "no allowed connection counted twice after dedup by recordId" \
+	test "$(dedup "$TMP/srv/events.jsonl" '.action=="ACCEPT" and .srcAddr=="10.250.0.5" and .srcPort >= 40000' |
+		jq -s '[group_by(.srcPort)[] | map(.packets) | add] | (max - min) <= 2')" = true
+REJP=$(dedup "$TMP/srv/events.jsonl" '.action=="REJECT" and .srcAddr=="10.244.2.20" and .dstPort==443 and .start >= '"$T0"'' |
+	jq -s 'map(.packets) | add // 0')
+check "every denied attempt is counted in CloudWatch's REJECT records ($REJP packets for $NDENY attempts)" \
+	test "$REJP" -ge "$NDENY"
+check "nothing reported lost (no SKIPDATA with lost events or evicted flows)" \
+	test "$(recs '.logStatus=="SKIPDATA" and (.lostEvents > 0 or .evictedFlows > 0)' | wc -l)" = 0
+echo "# records repeated by the restarts (same recordId): $(jq -s '[group_by(.recordId)[] | select(length > 1)] | length' "$TMP/srv/events.jsonl" 2>/dev/null)"
+
+echo "# an entry evicted while no agent runs is reported as SKIPDATA evictedFlows"
+start_agent || not_ok "agent started"
+in_pod aks "$NPCONN" hold --interval-ms 4000 --duration-ms 9000 10.244.1.10 443 2>/dev/null &
+HOLD=$!
+sleep 2.5 # the connection's first record is made and acknowledged: its mark is written
+kill -KILL "$AGENT_PID" && wait "$AGENT_PID" 2>/dev/null
+AGENT_PID=
+# As an LRU eviction would: remove the held connection's entry (np_ct_key:
+# remote address in bytes 16..31, IPv4-mapped; np_ct_val.flow is value
+# byte 61: 1 logged, 4 ended).
+CT_MAP="$PIN/v$(sed -n 's/^#define NP_PIN_LAYOUT_VERSION \([0-9]*\)u$/\1/p' "$ROOT/user/pin.h")/np_ct"
+mapfile -t EVICT < <(bpftool map dump pinned "$CT_MAP" -j |
+	jq -r '.[] | select(.value[61] == "0x01" and (.key[28:32] | join(" ")) == "0x0a 0xfa 0x00 0x05") | .key | join(" ")')
+for k in "${EVICT[@]}"; do
+	# shellcheck disable=SC2086
+	bpftool map delete pinned "$CT_MAP" key $k
+done
+check "the held connection's entry was removed while no agent ran (${#EVICT[@]} entry)" test "${#EVICT[@]}" = 1
+start_agent || not_ok "agent restarted"
+check "a SKIPDATA record with evictedFlows 1 reaches CloudWatch" \
+	wait_rec '.logStatus=="SKIPDATA" and .evictedFlows == 1' 1 50
+check "the agent logged the evicted flow" grep -q '1 flows were evicted with counters unreported' "$TMP/agent.log"
+wait "$HOLD" 2>/dev/null
+stop_agent
+check "every request signed, gzipped, within the limits" server_clean
 finish

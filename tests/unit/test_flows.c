@@ -518,7 +518,7 @@ static void test_record_skipdata_and_escaping(void **state)
 	json_t *j;
 
 	(void)state;
-	np_flow_rec_skipdata(&b, &c, 60 * S, 120 * S, 228, 5, 7);
+	np_flow_rec_skipdata(&b, &c, 60 * S, 120 * S, 228, 5, 7, 3);
 	j = json_loads(b.p, 0, &err);
 	assert_non_null(j);
 	assert_string_equal(JSTR(j, "node"), "no\"de\\\n");
@@ -527,6 +527,7 @@ static void test_record_skipdata_and_escaping(void **state)
 	assert_int_equal(JINT(j, "lostEvents"), 228);
 	assert_int_equal(JINT(j, "suppressedEvents"), 5);
 	assert_int_equal(JINT(j, "droppedRecords"), 7);
+	assert_int_equal(JINT(j, "evictedFlows"), 3);
 	assert_int_equal(JINT(j, "start"), 60);
 	json_decref(j);
 	np_sb_free(&b);
@@ -639,6 +640,7 @@ struct fake_sink {
 	struct np_sink sink;
 	size_t room;      /* records the next offers may take */
 	char *lines[32];
+	uint64_t seqs[32];
 	size_t n;
 };
 
@@ -649,6 +651,7 @@ static size_t fake_offer(struct np_sink *s, struct np_rec *recs, size_t n)
 
 	for (size_t i = 0; i < take; i++) {
 		assert_true(f->n < 32);
+		f->seqs[f->n] = recs[i].seq;
 		f->lines[f->n++] = recs[i].line;
 		recs[i].line = NULL;
 	}
@@ -706,6 +709,163 @@ static void test_pipeline_backpressure(void **state)
 	json_decref(j);
 	/* Every record is accounted for. */
 	assert_int_equal(fl.st.records, fs.sink.stats.accepted + fl.st.dropped);
+	np_flowlog_close(&fl, 0);
+}
+
+/* ---- restarts: adopting kernel entries, record ids ---- */
+
+/* A flow taken over from the kernel starts its record at its mark: what a
+ * durable record covered is not reported again; without a mark it is
+ * reported whole, as new.  Ended entries end the flow as the kernel says. */
+static void test_agg_adopt(void **state)
+{
+	struct np_flow_agg a;
+	struct results res = { 0 };
+	struct np_ct_val v = { .created = 1000, .last_seen = 1100, .origin = NP_DIR_INGRESS,
+			       .verdict = NP_VERDICT_ALLOW, .reason = NP_REASON_POLICY,
+			       .cookie = 7, .ep_id = 3, .flow = NP_FLOW_LOGGED };
+	struct np_flow_counts mark = { .bytes = { 300, 2000 }, .packets = { 3, 2 } };
+	struct np_flow_key k1 = { .ct = key_in(1001) }, k2 = { .ct = key_in(1002) };
+	struct np_flow_key k3 = { .ct = key_in(1003) }, k4 = { .ct = key_in(1004) };
+
+	(void)state;
+	assert_int_equal(np_flow_agg_init(&a, &agg_opts), 0);
+	v.packets[0] = 5;
+	v.packets[1] = 4;
+	v.bytes[0] = 500;
+	v.bytes[1] = 4000;
+	/* k1: marked at 3+2 packets: 2+2 new */
+	assert_int_equal(np_flow_agg_adopt(&a, &k1, &v, &mark, 50 * S, 55 * S, 1000), 0);
+	/* k2: no mark: all of it, fresh */
+	assert_int_equal(np_flow_agg_adopt(&a, &k2, &v, NULL, 40 * S, 55 * S, 1000), 0);
+	/* k3: closed by FIN, k4: a revoked connection's tombstone */
+	v.flow = NP_FLOW_LOGGED | NP_FLOW_ENDED;
+	v.state = NP_TCP_FIN_ORIG | NP_TCP_FIN_REPLY;
+	assert_int_equal(np_flow_agg_adopt(&a, &k3, &v, NULL, 40 * S, 55 * S, 1000), 0);
+	v.verdict = NP_VERDICT_DENY;
+	v.reason = NP_REASON_REVOKED;
+	assert_int_equal(np_flow_agg_adopt(&a, &k4, &v, &mark, 50 * S, 55 * S, 1000), 0);
+	np_flow_agg_flush(&a, NULL, 60 * S, 120 * S, 1000, false, collect, &res);
+	assert_int_equal(res.n, 4);
+	for (size_t i = 0; i < res.n; i++) {
+		const struct np_flow_result *r = &res.r[i];
+		uint16_t port = ntohs(r->flow->key.ct.remote_port);
+
+		assert_true(r->flow->recovered);
+		assert_int_equal(r->flow->created, 1000);
+		if (port == 1001 || port == 1004) {
+			assert_int_equal(r->delta.packets[0], 2);
+			assert_int_equal(r->delta.packets[1], 2);
+			assert_int_equal(r->delta.bytes[1], 2000);
+		} else {
+			assert_int_equal(r->delta.packets[0], 5);
+			assert_int_equal(r->delta.packets[1], 4);
+		}
+		/* the interval reaches back to the flow's start or mark */
+		assert_int_equal(r->start_ns, 60 * S);
+		if (port == 1003)
+			assert_int_equal(r->flow->end, NP_FLOW_END_FIN);
+		if (port == 1004)
+			assert_int_equal(r->flow->end, NP_FLOW_END_CUT);
+		if (port == 1001 || port == 1002)
+			assert_false(r->flow->ended);
+	}
+	/* Only the first record after the restart is marked recovered. */
+	res.n = 0;
+	np_flow_agg_flush(&a, NULL, 120 * S, 180 * S, 2000, false, collect, &res);
+	assert_int_equal(res.n, 0);
+	assert_int_equal(np_flow_agg_count(&a), 2);
+	assert_false(np_flow_agg_find(&a, &k1)->recovered);
+	np_flow_agg_free(&a);
+}
+
+/* A flow whose entry vanishes before its end is counted as evicted. */
+static void test_agg_counts_gone(void **state)
+{
+	struct fake_kernel fk = { 0 };
+	struct np_flow_source src = { fake_lookup, fake_expire, &fk };
+	struct np_flow_agg a;
+	struct results res = { 0 };
+	struct np_flow_event ev = event(NP_EV_NEW, key_in(2000), 1, 0);
+
+	(void)state;
+	assert_int_equal(np_flow_agg_init(&a, &agg_opts), 0);
+	fake_put(&fk, key_in(2000), false, 1, 0, 5, 0);
+	assert_int_equal(np_flow_agg_event(&a, &ev, 1 * S, 1000), 0);
+	np_flow_agg_flush(&a, &src, 0, 60 * S, 60000, false, collect, &res);
+	assert_int_equal(a.gone, 0);
+	fk.e[0].present = false; /* LRU eviction */
+	np_flow_agg_flush(&a, &src, 60 * S, 120 * S, 120000, false, collect, &res);
+	assert_int_equal(a.gone, 1);
+	assert_int_equal(res.f[0].created, 0);
+	np_flow_agg_free(&a);
+}
+
+/* recordId: the same for the same flow from the same point of its
+ * counters (a resend, a repeat after a restart), different otherwise. */
+static void test_record_id(void **state)
+{
+	struct np_flow_rec_ctx c = { NULL, "node-1", NULL, NULL };
+	struct np_flow f = { .key = { .ct = key_in(1001) }, .created = 1000 };
+	char a[17], b[17];
+
+	(void)state;
+	np_flow_rec_id(&c, &f, a);
+	assert_int_equal(strlen(a), 16);
+	np_flow_rec_id(&c, &f, b);
+	assert_string_equal(a, b);
+	f.cur.packets[0] = 9; /* where it ends does not matter */
+	np_flow_rec_id(&c, &f, b);
+	assert_string_equal(a, b);
+	f.rep.packets[0] = 3; /* where it starts does */
+	np_flow_rec_id(&c, &f, b);
+	assert_string_not_equal(a, b);
+	f.rep.packets[0] = 0;
+	f.created = 1001; /* another connection on the same 5-tuple */
+	np_flow_rec_id(&c, &f, b);
+	assert_string_not_equal(a, b);
+	f.created = 1000;
+	c.node = "node-2";
+	np_flow_rec_id(&c, &f, b);
+	assert_string_not_equal(a, b);
+}
+
+/* Records carry the pipeline's sequence numbers, in order, so a sink can
+ * say how far it is durable; a recovered flow's record says so. */
+static void test_pipeline_seq_and_recovered(void **state)
+{
+	struct fake_sink fs = { .sink = { .name = "fake", .offer = fake_offer, .destroy = fake_destroy },
+				.room = 100 };
+	struct np_sink *sinks[1] = { &fs.sink };
+	struct np_flowlog_opts o = { .node = "n1", .interval_s = 60, .queue_max = 10, .agg = agg_opts };
+	struct np_ct_val v = { .created = 77, .last_seen = 80, .origin = NP_DIR_INGRESS,
+			       .verdict = NP_VERDICT_ALLOW, .flow = NP_FLOW_LOGGED,
+			       .packets = { 2, 1 } };
+	struct np_flow_key k = { .ct = key_in(3001) };
+	struct np_flowlog fl;
+	json_t *j;
+
+	(void)state;
+	assert_int_equal(np_flowlog_init(&fl, &o, NULL, sinks, 1), 0);
+	assert_int_equal(np_flow_agg_adopt(&fl.agg, &k, &v, NULL, 1 * S, 2 * S, 0), 0);
+	for (uint16_t i = 0; i < 2; i++) {
+		struct np_flow_event ev = event(NP_EV_NEW, key_in((uint16_t)(3002 + i)), 1, 0);
+
+		assert_int_equal(np_flowlog_event(&fl, &ev), 0);
+	}
+	np_flowlog_flush(&fl, false);
+	assert_int_equal(fs.n, 3);
+	assert_int_equal(fl.seq, 3);
+	for (size_t i = 0; i < fs.n; i++) {
+		j = json_loads(fs.lines[i], 0, NULL);
+		assert_non_null(j);
+		assert_int_equal(strlen(JSTR(j, "recordId")), 16);
+		assert_int_equal(json_is_true(json_object_get(j, "recovered")),
+				 JINT(j, "srcPort") == 3001);
+		json_decref(j);
+	}
+	for (size_t i = 0; i < fs.n; i++)
+		assert_int_equal(fs.seqs[i], i + 1);
 	np_flowlog_close(&fl, 0);
 }
 
@@ -778,6 +938,10 @@ int main(void)
 		cmocka_unit_test(test_filesink_bad_path),
 		cmocka_unit_test(test_filters),
 		cmocka_unit_test(test_pipeline_backpressure),
+		cmocka_unit_test(test_agg_adopt),
+		cmocka_unit_test(test_agg_counts_gone),
+		cmocka_unit_test(test_record_id),
+		cmocka_unit_test(test_pipeline_seq_and_recovered),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
