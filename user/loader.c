@@ -6,6 +6,7 @@
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
+#include <sys/resource.h>
 #include <sys/utsname.h>
 
 #include <bpf/bpf.h>
@@ -182,6 +183,75 @@ int np_kernel_hz(unsigned int *hz)
 	return err;
 }
 
+/* ---- RLIMIT_MEMLOCK (kernels before 5.11) -------------------------------- */
+
+static int memlock_charged = -1; /* -1 not probed yet, 0 memory cgroup, 1 rlimit */
+
+static void fmt_rlim(char *buf, size_t len, rlim_t v)
+{
+	if (v == RLIM_INFINITY)
+		snprintf(buf, len, "unlimited");
+	else
+		snprintf(buf, len, "%llu KiB", (unsigned long long)v / 1024);
+}
+
+bool np_memlock_prepare(void)
+{
+	struct rlimit rl, inf = { RLIM_INFINITY, RLIM_INFINITY };
+	char cur[32], max[32];
+	int r;
+
+	if (memlock_charged >= 0)
+		return memlock_charged;
+	/* The probe libbpf itself uses: bpf_ktime_get_coarse_ns came in 5.11
+	 * together with memory-cgroup accounting of BPF memory. */
+	r = libbpf_probe_bpf_helper(BPF_PROG_TYPE_CGROUP_SOCK_ADDR, BPF_FUNC_ktime_get_coarse_ns,
+				    NULL);
+	if (r < 0) {
+		/* no privileges or no BPF: the real load reports it */
+		np_dbg("cannot probe for memory-cgroup accounting of BPF memory: %s", strerror(-r));
+		return false;
+	}
+	memlock_charged = r == 0;
+	if (!memlock_charged || getrlimit(RLIMIT_MEMLOCK, &rl) != 0 ||
+	    rl.rlim_cur == RLIM_INFINITY)
+		return memlock_charged;
+	if (setrlimit(RLIMIT_MEMLOCK, &inf) == 0) {
+		np_dbg("RLIMIT_MEMLOCK raised to unlimited (this kernel charges BPF memory to it)");
+		return true;
+	}
+	if (rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max;
+		if (setrlimit(RLIMIT_MEMLOCK, &rl) != 0)
+			getrlimit(RLIMIT_MEMLOCK, &rl);
+	}
+	fmt_rlim(cur, sizeof(cur), rl.rlim_cur);
+	fmt_rlim(max, sizeof(max), rl.rlim_max);
+	np_info("this kernel charges BPF maps and programs to RLIMIT_MEMLOCK (memory-cgroup "
+		"accounting is Linux 5.11 and later): limit %s (hard %s), shared by every "
+		"process of this uid; raising the hard limit needs CAP_SYS_RESOURCE",
+		cur, max);
+	return true;
+}
+
+const char *np_memlock_hint(int err)
+{
+	static char buf[512];
+	struct rlimit rl;
+	char cur[32];
+
+	if (err != -EPERM || memlock_charged != 1 || getrlimit(RLIMIT_MEMLOCK, &rl) != 0 ||
+	    rl.rlim_cur == RLIM_INFINITY)
+		return "";
+	fmt_rlim(cur, sizeof(cur), rl.rlim_cur);
+	snprintf(buf, sizeof(buf),
+		 "; on this kernel (before 5.11) that means RLIMIT_MEMLOCK (%s) is too low: "
+		 "start the agent with a higher memlock limit (e.g. LimitMEMLOCK=infinity for the "
+		 "container runtime, or ulimit -l unlimited) or grant CAP_SYS_RESOURCE",
+		 cur);
+	return buf;
+}
+
 /* ---- loading ------------------------------------------------------------ */
 
 /* Kernel features the datapath needs, with the first Linux version that has
@@ -278,15 +348,16 @@ static void report_load_failure(struct netpol_bpf *skel, int err)
 			       "(or check the memory cgroup / RLIMIT_MEMLOCK limits)",
 			       name, bpf_map__max_entries(map), strerror(-err), opt);
 		else
-			np_err("cannot create BPF map %s: %s", name, strerror(-err));
+			np_err("cannot create BPF map %s: %s%s", name, strerror(-err),
+			       np_memlock_hint(err));
 		return;
 	}
 	bpf_object__for_each_program(prog, skel->obj) {
 		if (bpf_program__fd(prog) >= 0)
 			continue;
 		np_err("BPF program %s was rejected by the kernel (%s); the verifier log is above "
-		       "when available, run with --log-level=debug for the full log",
-		       bpf_program__name(prog), strerror(-err));
+		       "when available, run with --log-level=debug for the full log%s",
+		       bpf_program__name(prog), strerror(-err), np_memlock_hint(err));
 		return;
 	}
 	np_err("loading the BPF datapath failed: %s", strerror(-err));
@@ -322,6 +393,7 @@ int np_datapath_load(struct np_datapath *dp, const struct np_load_opts *o)
 
 	datapath_reset(dp);
 	np_load_opts_default(&d);
+	np_memlock_prepare();
 
 	err = check_kernel_features();
 	if (err)

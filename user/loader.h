@@ -51,6 +51,18 @@ int np_datapath_bump_gen(struct np_datapath *dp);        /* gen++ */
 /* Kernel HZ: CONFIG_HZ from /boot/config-$(uname -r) or /proc/config.gz,
  * else measured with np_kernel_hz_measure(). */
 int np_kernel_hz(unsigned int *hz);
+
+/* Kernels before 5.11 charge BPF maps and programs to RLIMIT_MEMLOCK (of the
+ * uid: every root process's BPF memory counts against it) instead of the
+ * memory cgroup.  libbpf raises the limit to infinity, which needs
+ * CAP_SYS_RESOURCE unless the hard limit is already infinite; the DaemonSet
+ * does not grant it.  np_memlock_prepare() (idempotent, before creating maps)
+ * then raises the soft limit to the hard one and logs the limit in force.
+ * true: this kernel charges RLIMIT_MEMLOCK. */
+bool np_memlock_prepare(void);
+/* After a map or program creation failed with err (-errno): "" or a sentence
+ * (starting "; ") naming the RLIMIT_MEMLOCK limit as the likely cause. */
+const char *np_memlock_hint(int err);
 /* Measure HZ: bpf_jiffies64() twice, 200 ms apart, rounded to the nearest
  * of 100, 250, 300, 1000.  Needs CAP_BPF/root. */
 int np_kernel_hz_measure(unsigned int *hz);

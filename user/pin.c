@@ -13,6 +13,7 @@
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 
+#include "loader.h"
 #include "log.h"
 #include "netlink.h"
 #include "netpol.h"
@@ -78,13 +79,15 @@ static int open_att_map(const char *root, bool create)
 	}
 	if (!create)
 		return -errno;
+	np_memlock_prepare();
 	LIBBPF_OPTS(bpf_map_create_opts, mo, .map_flags = BPF_F_NO_PREALLOC);
 	fd = bpf_map_create(BPF_MAP_TYPE_HASH, "np_attached", sizeof(__u32),
 			    sizeof(struct np_pin_att), 65536, &mo);
 	if (fd < 0) {
 		int err = -errno;
 
-		np_err("cannot create the attachment record map: %s", strerror(-err));
+		np_err("cannot create the attachment record map: %s%s", strerror(-err),
+		       np_memlock_hint(err));
 		return err;
 	}
 	if (bpf_obj_pin(fd, path) < 0) {

@@ -22,9 +22,9 @@ mods=$kdir/lib/modules/$release
 # Modules the datapath and the tests need (clsact, cls_bpf, veth).
 WANT_MODULES=${NP_GUEST_MODULES:-"sch_ingress cls_bpf veth"}
 
-for b in busybox bash jq ip tc; do
+for b in busybox bash jq ip tc setpriv; do
 	command -v "$b" >/dev/null || {
-		echo "mkinitramfs: '$b' is missing; install: apt-get install -y busybox-static bash jq iproute2" >&2
+		echo "mkinitramfs: '$b' is missing; install: apt-get install -y busybox-static bash jq iproute2 util-linux" >&2
 		exit 1
 	}
 done
@@ -54,9 +54,13 @@ for a in $("$busybox" --list); do
 	ln -sf busybox "$stage/bin/$a"
 done
 
-# dynamically linked programs from this machine, with their libraries
+# dynamically linked programs from this machine, with their libraries.  The
+# destination is removed first: it may be one of the busybox applet links made
+# above (busybox has a setpriv applet), and cp onto a symlink writes through
+# it, replacing bin/busybox itself.
 copy_dyn() { # SRC DEST_IN_STAGE
 	local src=$1 dst=$2 lib
+	rm -f "$stage/$dst"
 	cp -L "$src" "$stage/$dst"
 	for lib in $(ldd "$src" | awk '/=> \// {print $3} /^\t\/lib/ {print $1}'); do
 		[ -e "$stage$lib" ] || { mkdir -p "$stage$(dirname "$lib")"; cp -L "$lib" "$stage$lib"; }
@@ -66,11 +70,20 @@ copy_dyn "$(command -v bash)" bin/bash
 copy_dyn "$(command -v jq)" bin/jq
 copy_dyn "$(command -v ip)" sbin/ip
 copy_dyn "$(command -v tc)" sbin/tc
+# util-linux setpriv (--bounding-set, which busybox's applet lacks): suite.sh
+# runs the agent with exactly the DaemonSet's capabilities
+copy_dyn "$(command -v setpriv)" bin/setpriv
 ln -sf /bin/env "$stage/usr/bin/env" # #!/usr/bin/env bash
 mkdir -p "$stage/np/build/tests"
 for b in "${bins[@]}"; do
 	copy_dyn "$b" "np/build/${b#"$build"/}"
 done
+# /init (#!/bin/sh) and every applet are bin/busybox: if it is not busybox any
+# more, the guest would loop or hang before printing anything
+cmp -s "$busybox" "$stage/bin/busybox" || {
+	echo "mkinitramfs: bin/busybox in the initramfs is not $busybox (overwritten through an applet link?)" >&2
+	exit 1
+}
 # the loader reads CONFIG_HZ from /boot/config-$(uname -r)
 [ -f "$kdir/config" ] && cp "$kdir/config" "$stage/boot/config-$release"
 

@@ -4,8 +4,9 @@
 # cloud kernels under qemu (software emulation; both guests run at once), runs
 # tools/kernels/suite.sh in each (program load, BPF tests, conformance through
 # netpolctl verdict, a real connection through the agent between network
-# namespaces), runs the same suite on this machine's kernel, and prints a
-# per-kernel summary.
+# namespaces, and the same with the agent under setpriv with exactly the
+# DaemonSet's capabilities CAP_BPF, CAP_NET_ADMIN, CAP_PERFMON), runs the same
+# suite on this machine's kernel, and prints a per-kernel summary.
 #
 #   tools/kernels/run.sh BUILD [KERNEL...]     KERNEL: 5.10 6.1 host (default: all)
 #
@@ -109,21 +110,22 @@ cell_count() { # "P F" -> P/(P+F)
 }
 ok_count() { local p f; [ -n "$1" ] || return 1; read -r p f <<<"$1"; [ "$f" -eq 0 ] && [ "$p" -gt 0 ]; }
 echo
-printf '%-26s | %-4s | %-9s | %-11s | %-10s | %s\n' kernel load "bpf tests" conformance connection time
-printf '%s\n' "---------------------------+------+-----------+-------------+------------+------"
+printf '%-26s | %-4s | %-9s | %-11s | %-10s | %-11s | %s\n' kernel load "bpf tests" conformance connection "caps (3)" time
+printf '%s\n' "---------------------------+------+-----------+-------------+------------+-------------+------"
 for k in "${kernels[@]}"; do
 	log=${logf[$k]:-/dev/null}
 	load=$(grep -a '^NP-RESULT load ' "$log" 2>/dev/null | tail -n1 | cut -d' ' -f3)
 	bpf=$(result "$log" bpf)
 	conf=$(result "$log" conformance)
 	conn=$(result "$log" connection)
+	caps=$(result "$log" caps)
 	t=$(grep -a '^NP-TIME total ' "$log" 2>/dev/null | tail -n1 | cut -d' ' -f3)
-	c="fail"
-	ok_count "$conn" && c="ok"
-	[ -z "$conn" ] && c="-"
-	printf '%-26s | %-4s | %-9s | %-11s | %-10s | %s\n' "${label[$k]:-$k}" "${load:--}" \
-		"$(cell_count "$bpf")" "$(cell_count "$conf")" "$c${conn:+ ($(cell_count "$conn"))}" "${t:+${t}s}"
-	if [ "$load" != ok ] || ! ok_count "$bpf" || ! ok_count "$conf" || ! ok_count "$conn"; then
+	okcell() { # "P F" -> ok (P/N), fail (P/N) or -
+		if [ -z "$1" ]; then echo "-"; elif ok_count "$1"; then echo "ok ($(cell_count "$1"))"; else echo "fail ($(cell_count "$1"))"; fi
+	}
+	printf '%-26s | %-4s | %-9s | %-11s | %-10s | %-11s | %s\n' "${label[$k]:-$k}" "${load:--}" \
+		"$(cell_count "$bpf")" "$(cell_count "$conf")" "$(okcell "$conn")" "$(okcell "$caps")" "${t:+${t}s}"
+	if [ "$load" != ok ] || ! ok_count "$bpf" || ! ok_count "$conf" || ! ok_count "$conn" || ! ok_count "$caps"; then
 		fail=$((fail + 1))
 		bad+=("$k")
 	fi
