@@ -66,7 +66,7 @@ static void usage(FILE *f)
 	fprintf(f,
 		"usage: np-conn listen [--udp] PORT\n"
 		"       np-conn connect [--udp] [--timeout-ms N] [--source ADDR] [--source-port N] ADDR PORT\n"
-		"       np-conn hold [--udp] [--interval-ms N] [--duration-ms N] [--timeout-ms N] ADDR PORT\n"
+		"       np-conn hold [--udp] [--interval-ms N] [--duration-ms N] [--timeout-ms N] [--source-port N] ADDR PORT\n"
 		"       np-conn fetch [--bytes N] [--timeout-ms N] ADDR PORT\n"
 		"       np-conn syn --count N ADDR PORT\n"
 		"\n"
@@ -348,6 +348,23 @@ cleanup:
 	return err;
 }
 
+/* Bind to PORT (tests match flow records to attempts by source port), on
+ * the wildcard address of SS's family when ANY, else on SRC's address. */
+static void set_source_port(struct sockaddr_storage *src, socklen_t *slen,
+			    const struct sockaddr_storage *ss, bool any, uint16_t port)
+{
+	if (any) {
+		memset(src, 0, sizeof(*src));
+		src->ss_family = ss->ss_family;
+		*slen = ss->ss_family == AF_INET6 ? sizeof(struct sockaddr_in6)
+						  : sizeof(struct sockaddr_in);
+	}
+	if (src->ss_family == AF_INET6)
+		((struct sockaddr_in6 *)src)->sin6_port = htons(port);
+	else
+		((struct sockaddr_in *)src)->sin_port = htons(port);
+}
+
 /* The peer closed the connection before answering. */
 #define EXCHANGE_CLOSED (-1)
 /* The answer was not the line we sent. */
@@ -402,19 +419,8 @@ static int do_connect(bool udp, int timeout_ms, const char *source, uint16_t sou
 		ret = EXIT_USAGE;
 		goto cleanup;
 	}
-	if (source_port) {
-		/* A known source port: tests match flow records to attempts. */
-		if (!source) {
-			memset(&src, 0, sizeof(src));
-			src.ss_family = ss.ss_family;
-			slen = ss.ss_family == AF_INET6 ? sizeof(struct sockaddr_in6)
-							: sizeof(struct sockaddr_in);
-		}
-		if (src.ss_family == AF_INET6)
-			((struct sockaddr_in6 *)&src)->sin6_port = htons(source_port);
-		else
-			((struct sockaddr_in *)&src)->sin_port = htons(source_port);
-	}
+	if (source_port)
+		set_source_port(&src, &slen, &ss, !source, source_port);
 	err = open_connected(&ss, len, udp, source || source_port ? &src : NULL, slen, deadline, &fd);
 	if (!err)
 		err = echo_exchange(fd, PING, strlen(PING), deadline);
@@ -446,10 +452,10 @@ cleanup:
 /* ---- hold ---- */
 
 static int do_hold(bool udp, int interval_ms, int duration_ms, int timeout_ms,
-		   const char *addr, uint16_t port)
+		   uint16_t source_port, const char *addr, uint16_t port)
 {
-	struct sockaddr_storage ss;
-	socklen_t len;
+	struct sockaddr_storage ss, src;
+	socklen_t len, slen = 0;
 	int64_t start = now_ms(), next;
 	const char *proto = udp ? "UDP" : "TCP";
 	long seq = 0;
@@ -459,7 +465,9 @@ static int do_hold(bool udp, int interval_ms, int duration_ms, int timeout_ms,
 		fprintf(stderr, "np-conn hold: \"%s\" is not an IPv4 or IPv6 address\n", addr);
 		return EXIT_USAGE;
 	}
-	err = open_connected(&ss, len, udp, NULL, 0, start + timeout_ms, &fd);
+	if (source_port)
+		set_source_port(&src, &slen, &ss, true, source_port);
+	err = open_connected(&ss, len, udp, source_port ? &src : NULL, slen, start + timeout_ms, &fd);
 	if (err)
 		goto fail;
 	for (next = now_ms(); next - start <= duration_ms; next += interval_ms) {
@@ -705,7 +713,7 @@ int main(int argc, char **argv)
 			return EXIT_USAGE;
 		}
 		return do_hold(udp, (int)interval_ms, (int)duration_ms,
-			       timeout_set ? (int)timeout_ms : 1000, argv[optind], port);
+			       timeout_set ? (int)timeout_ms : 1000, source_port, argv[optind], port);
 	}
 	if (strcmp(cmd, "fetch") == 0 && optind == argc - 2 && !source && !udp) {
 		if (parse_port(argv[optind + 1], &port)) {

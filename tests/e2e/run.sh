@@ -328,7 +328,7 @@ put "$TMP/allow-other.yaml" "$OBJ/relay-allow-aks.yaml"
 rm "$OBJ/late.yaml"
 start_agent "$TMP/agent2.log"
 check "restart: the pinned maps are reused (conntrack included)" \
-	grep -q 'reusing 9 pinned maps' "$TMP/agent2.log"
+	grep -q 'reusing 12 pinned maps' "$TMP/agent2.log"
 check "restart: the very same conntrack map (id ${CT_ID:-?}) is in use" \
 	eval '[ -n "$CT_ID" ] && [ "$(ct_id)" = "$CT_ID" ] && in_node tc filter show dev np-relay ingress | grep -q "np_pod_egress" && bpftool prog show name np_pod_egress 2>/dev/null | grep -q "map_ids.*\b$CT_ID\b"'
 check "restart: the filters are taken over (replaced atomically)" \

@@ -231,7 +231,7 @@ query_fields_ok() {
 	for q in "$ROOT"/tools/logs-insights/*.query; do
 		for w in $(grep -v '^#' "$q" | sed 's/"[^"]*"//g; s|/[^/]*/||g' | grep -oE '\b[a-z][A-Za-z]*\b' | sort -u); do
 			case $w in
-			fields | filter | stats | sort | limit | by | as | and | or | not | desc | asc | count | sum | min | max | like | isIpv4InSubnet | count_distinct | timestamp | first_seen | last_seen | records | total_bytes | total_packets | connections) ;;
+			fields | filter | stats | sort | limit | by | as | and | or | not | desc | asc | count | sum | min | max | like | isIpv4InSubnet | count_distinct | dedup | timestamp | first_seen | last_seen | records | total_bytes | total_packets | connections) ;;
 			*) grep -qx "$w" <<<"$keys" || bad="$bad $(basename "$q"):$w" ;;
 			esac
 		done
