@@ -317,6 +317,12 @@ void np_flowlog_flush(struct np_flowlog *fl, bool final)
 	}
 	fl->n_expiring = 0;
 	read_kernel_stats(fl);
+	/* A fresh stats map (replaced, or no pins before) starts below what
+	 * the previous agent reported: count from it, never wrap. */
+	if (fl->st.lost_events < fl->reported_lost)
+		fl->reported_lost = fl->st.lost_events;
+	if (fl->st.suppressed_events < fl->reported_suppressed)
+		fl->reported_suppressed = fl->st.suppressed_events;
 	fl->st.evicted_flows += fl->agg.gone;
 	fl->agg.gone = 0;
 	lost = fl->st.lost_events - fl->reported_lost;

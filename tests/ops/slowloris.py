@@ -1,19 +1,22 @@
 #!/usr/bin/env python3
 """Exhaust an HTTP server the slow way, and check that /healthz still answers.
 
-usage: slowloris.py HOST PORT CONNECTIONS SECONDS
+usage: slowloris.py HOST PORT CONNECTIONS SECONDS [TIMEOUT]
 
 Opens CONNECTIONS connections that each send a request one byte every
 0.3 s (so an idle timeout reset by every byte never fires), re-opening any
 the server closes, for SECONDS.  Meanwhile a probe asks GET /healthz every
-0.5 s with a 1 s timeout, like kubelet's liveness probe.  Prints one line:
-"probes N ok M", and exits 0 when every probe got 200 ok within 1 s.
+0.5 s with a TIMEOUT s timeout (default 1), like kubelet's liveness probe.
+Prints one line: "probes N ok M slowest T ms", and exits 0 when every probe
+got 200 ok within TIMEOUT.
 """
 import socket
 import sys
 import time
 
 host, port, n, secs = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), float(sys.argv[4])
+timeout = float(sys.argv[5]) if len(sys.argv) > 5 else 1.0
+slowest = 0.0
 REQ = b"GET /metrics HTTP/1.1\r\nHost: x\r\nX-Slow: " + b"a" * 4000
 
 
@@ -30,18 +33,22 @@ def opener():
 
 
 def probe():
+    global slowest
     t0 = time.time()
     try:
-        with socket.create_connection((host, port), timeout=1) as s:
+        with socket.create_connection((host, port), timeout=timeout) as s:
             s.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
             data = b""
-            while time.time() - t0 < 1:
+            while time.time() - t0 < timeout:
                 chunk = s.recv(4096)
                 if not chunk:
                     break
                 data += chunk
-            return data.startswith(b"HTTP/1.1 200") and data.endswith(b"ok\n") and time.time() - t0 < 1
+            took = time.time() - t0
+            slowest = max(slowest, took)
+            return data.startswith(b"HTTP/1.1 200") and data.endswith(b"ok\n") and took < timeout
     except OSError:
+        slowest = max(slowest, time.time() - t0)
         return False
 
 
@@ -71,5 +78,5 @@ while time.time() < end:
 for c in conns:
     if c:
         c[0].close()
-print("probes %d ok %d" % (probes, ok))
+print("probes %d ok %d slowest %d ms" % (probes, ok, slowest * 1000))
 sys.exit(0 if probes > 0 and ok == probes else 1)
