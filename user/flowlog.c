@@ -195,8 +195,19 @@ static uint64_t resolved_seq(struct np_flowlog *fl)
 
 void np_flowlog_settle(struct np_flowlog *fl)
 {
+	uint64_t now = np_now_ms();
+
 	if (np_flow_marks_on(&fl->marks) && fl->marks.n)
 		np_flow_marks_commit(&fl->marks, resolved_seq(fl));
+	/* A mark not written costs nothing now, but a kill -9 would repeat
+	 * those flows' records: say so, once a minute at most. */
+	if (fl->marks.failed > fl->warned_mark_failures &&
+	    (!fl->warned_mark_ms || now - fl->warned_mark_ms >= 60000)) {
+		np_warn("flow logs: %llu durable marks could not be written (the pinned np_flow_mark map is full, or out of memory); after a restart those flows' records may be sent again (same recordId, dedup removes them)",
+			(unsigned long long)(fl->marks.failed - fl->warned_mark_failures));
+		fl->warned_mark_failures = fl->marks.failed;
+		fl->warned_mark_ms = now;
+	}
 }
 
 /* The record just made (fl->seq) covers F up to R's end. */

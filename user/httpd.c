@@ -244,7 +244,7 @@ static int listen_on(const char *addr, unsigned short *port_out)
 		goto cleanup;
 	}
 	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-	if (bind(fd, (struct sockaddr *)&ss, len) < 0 || listen(fd, 64) < 0) {
+	if (bind(fd, (struct sockaddr *)&ss, len) < 0 || listen(fd, 512) < 0) {
 		ret = -errno;
 		np_err("metrics endpoint %s: cannot listen: %s; another process holds the port, or the address is not on this host: pick another with --metrics-address (or NETPOL_METRICS_ADDRESS)",
 		       addr, strerror(errno));
@@ -296,7 +296,7 @@ static struct np_httpd_conn *oldest(struct np_httpd *h, const struct sockaddr_st
 		if (!c->used || c->evicting || (peer && !same_client(&c->peer, peer)))
 			continue;
 		(*n)++;
-		if (!o || c->since_ms < o->since_ms)
+		if (!o || c->seq < o->seq)
 			o = c;
 	}
 	return o;
@@ -321,7 +321,21 @@ static void on_notify(void *cls, struct MHD_Connection *conn, void **socket_ctx,
 	}
 }
 
-/* A new client: make room under the limits, then hand it to MHD. */
+static struct np_httpd_conn *free_slot(struct np_httpd *h)
+{
+	for (size_t i = 0; i < sizeof(h->conns) / sizeof(h->conns[0]); i++)
+		if (!h->conns[i].used)
+			return &h->conns[i];
+	return NULL;
+}
+
+/* A new client: make room under the limits, then hand it to MHD, and let
+ * MHD run at once.  Running MHD per connection (not once per accept batch)
+ * matters under a flood from the probe's own address (a hostNetwork pod
+ * shares the node's IP with kubelet): the new connection's request is read
+ * and answered before the next accept can make it the oldest of its
+ * client, and the connections evicted for it are closed (their slots freed
+ * through on_notify) before the next accept needs a slot. */
 static void take(struct np_httpd *h, int fd, const struct sockaddr_storage *peer, socklen_t plen)
 {
 	struct np_httpd_conn *slot = NULL, *o;
@@ -337,11 +351,15 @@ static void take(struct np_httpd *h, int fd, const struct sockaddr_storage *peer
 		evict(o);
 		h->evicted++;
 	}
-	for (size_t i = 0; i < sizeof(h->conns) / sizeof(h->conns[0]) && !slot; i++)
-		if (!h->conns[i].used)
-			slot = &h->conns[i];
+	slot = free_slot(h);
 	if (!slot) {
-		close(fd); /* every slot is closing already: a flood; refuse */
+		/* Every slot is live or shut down but not yet closed: let MHD
+		 * close the shut-down ones, then look again. */
+		MHD_run(h->d);
+		slot = free_slot(h);
+	}
+	if (!slot) {
+		close(fd); /* every slot is still in use: refuse */
 		h->evicted++;
 		return;
 	}
@@ -349,11 +367,16 @@ static void take(struct np_httpd *h, int fd, const struct sockaddr_storage *peer
 	slot->used = true;
 	slot->fd = fd;
 	slot->since_ms = np_now_ms();
+	slot->seq = ++h->next_seq;
 	memcpy(&slot->peer, peer, sizeof(*peer));
 	h->adding = slot;
-	if (MHD_add_connection(h->d, fd, (const struct sockaddr *)peer, plen) != MHD_YES)
+	if (MHD_add_connection(h->d, fd, (const struct sockaddr *)peer, plen) != MHD_YES) {
 		memset(slot, 0, sizeof(*slot)); /* MHD closed the socket */
+		h->evicted++;
+		np_dbg("http: libmicrohttpd refused a new connection (its limit or memory)");
+	}
 	h->adding = NULL;
+	MHD_run(h->d);
 }
 
 static void on_accept(struct np_loop *loop, int fd, uint32_t events, void *ctx)
@@ -415,11 +438,13 @@ int np_httpd_start(struct np_httpd *h, struct np_loop *loop, const char *addr)
 		return fd;
 	h->listen_fd = fd;
 	/* MHD gets no listening socket: we accept (see take()).  Its own
-	 * limit is above ours, which decides; its idle timeout stays as a
-	 * second line behind the total deadline. */
+	 * limit is far above ours, which decides: MHD still counts a closed
+	 * connection until its next cleanup pass, and a limit near ours made
+	 * it refuse the liveness probe under churn.  Its idle timeout stays as
+	 * a second line behind the total deadline. */
 	h->d = MHD_start_daemon(MHD_USE_EPOLL | MHD_USE_ERROR_LOG | MHD_USE_NO_LISTEN_SOCKET, 0, NULL,
 				NULL, on_request, h,
-				MHD_OPTION_CONNECTION_LIMIT, (unsigned int)(2 * NP_HTTPD_MAX_CONN + 2),
+				MHD_OPTION_CONNECTION_LIMIT, (unsigned int)(8 * NP_HTTPD_MAX_CONN),
 				MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)10,
 				MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)65536,
 				MHD_OPTION_NOTIFY_CONNECTION, on_notify, h,

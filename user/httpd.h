@@ -19,7 +19,10 @@
  *   - at most NP_HTTPD_PER_CLIENT connections per client address and
  *     NP_HTTPD_MAX_CONN in all: a new connection over either limit evicts
  *     the oldest one of that client (or of all), so a new client (kubelet's
- *     probe) always gets in and is answered at once;
+ *     probe) always gets in and is answered at once; each accepted
+ *     connection is served (and the ones it evicted closed) before the
+ *     next accept, since the probe shares its address with any
+ *     hostNetwork flood;
  * only GET and HEAD are served.
  */
 #ifndef NP_HTTPD_H
@@ -43,6 +46,7 @@ struct np_httpd_conn {
 	bool evicting;           /* shut down; MHD closes it on its next run */
 	int fd;
 	uint64_t since_ms;       /* accepted at */
+	uint64_t seq;            /* accept order: many accepts share one ms */
 	struct sockaddr_storage peer;
 	struct MHD_Connection *conn;
 };
@@ -73,6 +77,7 @@ struct np_httpd {
 	struct np_httpd_conn conns[2 * NP_HTTPD_MAX_CONN];
 	struct np_httpd_conn *adding; /* the slot MHD_add_connection is filling */
 	unsigned long long evicted, timed_out;
+	uint64_t next_seq;
 	char addr[64];        /* as given, for messages */
 	unsigned short port;  /* the bound port (useful with port 0) */
 	struct {

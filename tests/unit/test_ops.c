@@ -13,6 +13,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <poll.h>
+#include <unistd.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <cmocka.h>
 #include <curl/curl.h>
 
@@ -352,6 +356,85 @@ static void test_readiness_and_hooks(void **state)
 	curl_global_cleanup();
 }
 
+/* A non-blocking connection to 127.0.0.1:PORT that has sent REQ. */
+static int flood_conn(unsigned short port, const char *req)
+{
+	struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons(port) };
+	int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+
+	assert_true(fd >= 0);
+	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	if (connect(fd, (struct sockaddr *)&a, sizeof(a)) < 0) {
+		struct pollfd p = { .fd = fd, .events = POLLOUT };
+
+		assert_int_equal(errno, EINPROGRESS);
+		assert_int_equal(poll(&p, 1, 2000), 1);
+	}
+	assert_int_equal(send(fd, req, strlen(req), MSG_NOSIGNAL), (ssize_t)strlen(req));
+	return fd;
+}
+
+/* Kubelet's probe and a hostNetwork pod share the node's address: slow
+ * connections from the probe's own address, each sending a byte per round
+ * and reconnecting when cut (as tests/ops/slowloris.py does, without its
+ * sleeps), must never get the probe refused, evicted or left unanswered.
+ * Each round is one pass over the flood, a loop turn every few
+ * connections, then the probe.  The evicted connections used to linger
+ * until the end of an accept batch, filling every slot: the probe got
+ * "refused" (closed at once). */
+static void test_httpd_probe_survives_a_flood_from_its_address(void **state)
+{
+	enum { ROUNDS = 40, FLOOD = 64 };
+	static const char first[] = "GET /hello HTTP/1.1\r\nHost: x\r\nX-Slow: a";
+	static const char full[] = "GET /hello HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
+	int flood[FLOOD];
+	struct np_loop loop;
+	struct np_httpd h = { 0 };
+
+	(void)state;
+	assert_int_equal(np_loop_init(&loop), 0);
+	assert_int_equal(np_httpd_route(&h, "/hello", h_hello, NULL, false), 0);
+	assert_int_equal(np_httpd_start(&h, &loop, "127.0.0.1:0"), 0);
+	for (int i = 0; i < FLOOD; i++)
+		flood[i] = flood_conn(h.port, first);
+	for (int r = 0; r < ROUNDS; r++) {
+		char got[512] = "";
+		size_t len = 0;
+		int probe;
+
+		for (int i = 0; i < FLOOD; i++) {
+			if (send(flood[i], "a", 1, MSG_NOSIGNAL | MSG_DONTWAIT) < 0 && errno != EAGAIN) {
+				close(flood[i]);
+				flood[i] = flood_conn(h.port, first);
+			}
+			if (i % 4 == 3)
+				np_loop_once(&loop, 0);
+		}
+		probe = flood_conn(h.port, full);
+		for (int i = 0; i < 300 && !strstr(got, "\r\n\r\n"); i++) {
+			ssize_t n;
+
+			np_loop_once(&loop, 10);
+			n = recv(probe, got + len, sizeof(got) - 1 - len, MSG_DONTWAIT);
+			if (n > 0) {
+				len += (size_t)n;
+				got[len] = '\0';
+			} else if (n == 0 || (n < 0 && errno != EAGAIN)) {
+				break; /* closed on us: refused or evicted */
+			}
+		}
+		if (strncmp(got, "HTTP/1.1 200", 12) != 0)
+			fail_msg("round %d: the probe got \"%.40s\" (empty: refused or evicted) among %d slow connections from its address",
+				 r, got, FLOOD);
+		close(probe);
+	}
+	assert_true(h.evicted > 0); /* the flood was cut, not served */
+	for (int i = 0; i < FLOOD; i++)
+		close(flood[i]);
+	np_httpd_stop(&h);
+	np_loop_free(&loop);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -363,6 +446,7 @@ int main(void)
 		cmocka_unit_test(test_parse_addr),
 		cmocka_unit_test(test_httpd_on_the_loop),
 		cmocka_unit_test(test_httpd_port_taken),
+		cmocka_unit_test(test_httpd_probe_survives_a_flood_from_its_address),
 		cmocka_unit_test(test_readiness_and_hooks),
 	};
 
