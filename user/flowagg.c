@@ -55,12 +55,37 @@ static void flow_start(struct np_flow *f, const struct np_flow_key *k, uint64_t 
 	f->fresh = true;
 }
 
+void np_flow_agg_set_source(struct np_flow_agg *a, const struct np_flow_source *src)
+{
+	a->src = *src;
+	a->has_src = true;
+}
+
+/* A NEW event for flow F that the kernel entry says is F itself: the entry
+ * still has the created F knows.  It happens to flows a restarted agent
+ * took over: a connection opened while the agent read the leftover events
+ * and walked the kernel's entries is found by the walk before its NEW event
+ * is read.  Making it a "replaced" flow would give one connection two
+ * records with one recordId, and the first one's mark would say its last
+ * record is durable while the fin record is not yet: a kill -9 then lost
+ * the fin.  A new connection reusing the 5-tuple has a new entry, with
+ * another created. */
+static bool late_new(struct np_flow_agg *a, const struct np_flow *f)
+{
+	struct np_ct_val v;
+
+	if (!f->created || !a->has_src || f->key.deny ||
+	    a->src.lookup(a->src.ctx, &f->key, &v) || v.created != f->created)
+		return false;
+	return true;
+}
+
 int np_flow_agg_event(struct np_flow_agg *a, const struct np_flow_event *ev, uint64_t ev_ns,
 		      uint64_t now_ms)
 {
 	struct np_flow_key k;
 	struct np_flow *f;
-	bool created;
+	bool created, late;
 	int ret = 0;
 
 	memset(&k, 0, sizeof(k));
@@ -72,7 +97,10 @@ int np_flow_agg_event(struct np_flow_agg *a, const struct np_flow_event *ev, uin
 		ret = -ENOMEM;
 		goto cleanup;
 	}
-	if (!created && ev->kind == NP_EV_NEW) {
+	late = !created && ev->kind == NP_EV_NEW && late_new(a, f);
+	if (late) {
+		a->late_new++;
+	} else if (!created && ev->kind == NP_EV_NEW) {
 		/* The 5-tuple was reused (or the old flow's end was lost):
 		 * the old flow ends here, reported at the next flush. */
 		f->ended = true;
@@ -82,7 +110,7 @@ int np_flow_agg_event(struct np_flow_agg *a, const struct np_flow_event *ev, uin
 		if (ret)
 			goto cleanup;
 	}
-	if (created || ev->kind == NP_EV_NEW)
+	if (created || (ev->kind == NP_EV_NEW && !late))
 		flow_start(f, &k, ev_ns, now_ms);
 	take_counts(&f->cur, ev->bytes, ev->packets);
 	f->tcp_flags |= ev->tcp_flags;

@@ -103,10 +103,16 @@ struct np_flow_agg {
 	uint64_t events;           /* events taken */
 	uint64_t gone;             /* flows whose entry vanished before their end:
 				    * evicted, their last counters unread */
+	uint64_t late_new;         /* NEW events of flows already taken over */
+	struct np_flow_source src; /* the kernel, for events (np_flow_agg_set_source) */
+	bool has_src;
 };
 
 int np_flow_agg_init(struct np_flow_agg *a, const struct np_flow_agg_opts *o);
 void np_flow_agg_free(struct np_flow_agg *a);
+/* Let events consult the kernel entries (a NEW event for a flow taken over
+ * from the kernel: the same connection, or a new one reusing its 5-tuple). */
+void np_flow_agg_set_source(struct np_flow_agg *a, const struct np_flow_source *src);
 /* Take one event seen at Unix time EV_NS.  0 or -ENOMEM. */
 int np_flow_agg_event(struct np_flow_agg *a, const struct np_flow_event *ev, uint64_t ev_ns,
 		      uint64_t now_ms);

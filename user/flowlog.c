@@ -444,6 +444,11 @@ int np_flowlog_init(struct np_flowlog *fl, const struct np_flowlog_opts *o,
 		fl->map_ct = dp->map_ct;
 		fl->map_flow_deny = dp->map_flow_deny;
 		fl->map_flow_stats = dp->map_flow_stats;
+		{
+			struct np_flow_source src = { src_lookup, src_expire, fl };
+
+			np_flow_agg_set_source(&fl->agg, &src);
+		}
 		fl->n_cpus = libbpf_num_possible_cpus();
 		fl->hz = dp->hz;
 		fl->rb = ring_buffer__new(dp->map_events, on_rb_event, fl, NULL);

@@ -779,6 +779,67 @@ static void test_agg_adopt(void **state)
 	np_flow_agg_free(&a);
 }
 
+/* After a restart, a connection opened while the agent walked the kernel's
+ * entries is taken over before its NEW event is read.  That late NEW is the
+ * same connection (the entry still has the created the walk saw): one flow,
+ * one record ending in fin, never a "replaced" copy plus a second record of
+ * the same connection (whose mark let a kill -9 lose the fin).  A NEW with
+ * another created in the entry is a new connection on the same 5-tuple. */
+static void test_agg_late_new_after_takeover(void **state)
+{
+	struct fake_kernel fk = { 0 };
+	struct np_flow_source src = { fake_lookup, fake_expire, &fk };
+	struct np_flow_agg a;
+	struct results res = { 0 };
+	struct np_ct_key ck = key_in(45001);
+	struct np_flow_key k = { .ct = ck };
+	struct np_flow_event ev;
+	struct np_ct_val v;
+
+	(void)state;
+	assert_int_equal(np_flow_agg_init(&a, &agg_opts), 0);
+	np_flow_agg_set_source(&a, &src);
+	fake_put(&fk, ck, false, 2, 1, 1100, NP_TCP_SEEN_REPLY);
+	fk.e[0].v.created = 1000;
+	v = fk.e[0].v;
+	assert_int_equal(np_flow_agg_adopt(&a, &k, &v, NULL, 40 * S, 41 * S, 1000), 0);
+	ev = event(NP_EV_NEW, ck, 1, 0);
+	assert_int_equal(np_flow_agg_event(&a, &ev, 40 * S, 1000), 0);
+	fake_put(&fk, ck, false, 5, 4, 1200, NP_TCP_SEEN_REPLY | NP_TCP_FIN_ORIG | NP_TCP_FIN_REPLY);
+	ev = event(NP_EV_END, ck, 5, 4);
+	ev.end = NP_END_FIN;
+	assert_int_equal(np_flow_agg_event(&a, &ev, 42 * S, 1200), 0);
+	np_flow_agg_flush(&a, &src, 0, 60 * S, 60000, false, collect, &res);
+	assert_int_equal(res.n, 1);
+	assert_int_equal(res.f[0].end, NP_FLOW_END_FIN);
+	assert_int_equal(res.f[0].created, 1000);
+	assert_true(res.f[0].recovered);
+	assert_int_equal(res.r[0].delta.packets[0], 5);
+	assert_int_equal(res.r[0].delta.packets[1], 4);
+	assert_int_equal(a.late_new, 1);
+	np_flow_agg_free(&a);
+
+	/* The same, but the entry now belongs to a new connection. */
+	memset(&res, 0, sizeof(res));
+	assert_int_equal(np_flow_agg_init(&a, &agg_opts), 0);
+	np_flow_agg_set_source(&a, &src);
+	fake_put(&fk, ck, false, 2, 1, 1100, NP_TCP_SEEN_REPLY);
+	fk.e[0].v.created = 1000;
+	v = fk.e[0].v;
+	assert_int_equal(np_flow_agg_adopt(&a, &k, &v, NULL, 40 * S, 41 * S, 1000), 0);
+	fake_put(&fk, ck, false, 1, 0, 1300, 0);
+	fk.e[0].v.created = 1300;
+	ev = event(NP_EV_NEW, ck, 1, 0);
+	assert_int_equal(np_flow_agg_event(&a, &ev, 43 * S, 1300), 0);
+	np_flow_agg_flush(&a, &src, 0, 60 * S, 60000, false, collect, &res);
+	assert_int_equal(res.n, 2);
+	assert_int_equal(res.f[0].end, NP_FLOW_END_REPLACED);
+	assert_int_equal(res.f[0].created, 1000);
+	assert_int_equal(res.f[1].created, 1300);
+	assert_int_equal(a.late_new, 0);
+	np_flow_agg_free(&a);
+}
+
 /* A flow whose entry vanishes before its end is counted as evicted. */
 static void test_agg_counts_gone(void **state)
 {
@@ -939,6 +1000,7 @@ int main(void)
 		cmocka_unit_test(test_filters),
 		cmocka_unit_test(test_pipeline_backpressure),
 		cmocka_unit_test(test_agg_adopt),
+		cmocka_unit_test(test_agg_late_new_after_takeover),
 		cmocka_unit_test(test_agg_counts_gone),
 		cmocka_unit_test(test_record_id),
 		cmocka_unit_test(test_pipeline_seq_and_recovered),
