@@ -193,12 +193,27 @@ static uint64_t resolved_seq(struct np_flowlog *fl)
 	return r;
 }
 
+static bool agg_tracks(void *ctx, const struct np_flow_key *k)
+{
+	struct np_flowlog *fl = ctx;
+
+	return np_flow_agg_find(&fl->agg, k) != NULL;
+}
+
 void np_flowlog_settle(struct np_flowlog *fl)
 {
 	uint64_t now = np_now_ms();
 
 	if (np_flow_marks_on(&fl->marks) && fl->marks.n)
 		np_flow_marks_commit(&fl->marks, resolved_seq(fl));
+	/* Marks of flows that are over go only once every record before is
+	 * durable: a flow's last record (or the SKIPDATA that reports a flow
+	 * evicted) may still be in memory, and without its mark a kill -9
+	 * would lose it without a trace. */
+	if (fl->sweep_due && np_flow_marks_on(&fl->marks) && !fl->marks.n) {
+		np_flow_marks_sweep(&fl->marks, agg_tracks, fl);
+		fl->sweep_due = false;
+	}
 	/* A mark not written costs nothing now, but a kill -9 would repeat
 	 * those flows' records: say so, once a minute at most. */
 	if (fl->marks.failed > fl->warned_mark_failures &&
@@ -239,13 +254,6 @@ static void mark_meta(struct np_flowlog *fl)
 	p.mark.bytes[0] = fl->reported_lost;
 	p.mark.bytes[1] = fl->reported_suppressed;
 	np_flow_marks_push(&fl->marks, &p);
-}
-
-static bool agg_tracks(void *ctx, const struct np_flow_key *k)
-{
-	struct np_flowlog *fl = ctx;
-
-	return np_flow_agg_find(&fl->agg, k) != NULL;
 }
 
 /* Sum of the per-CPU kernel counters. */
@@ -356,7 +364,7 @@ void np_flowlog_flush(struct np_flowlog *fl, bool final)
 		/* A drop while queueing the report itself shows next time. */
 	}
 	if (!final)
-		np_flow_marks_sweep(&fl->marks, agg_tracks, fl);
+		fl->sweep_due = true; /* see np_flowlog_settle */
 	fl->interval_start_ns = end_ns;
 	np_hashmap_clear(&fl->ifnames);
 	pump(fl);

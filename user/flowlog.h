@@ -84,6 +84,7 @@ struct np_flowlog {
 	uint64_t seq;               /* the last record's np_rec.seq */
 	struct np_flow_marks marks; /* off until np_flowlog_recover */
 	uint64_t warned_mark_failures, warned_mark_ms; /* marks.failed last logged, when */
+	bool sweep_due;             /* sweep the marks once every queued op is applied */
 	struct np_flow_mark_pending *expiring; /* judged idle during this flush */
 	size_t n_expiring, cap_expiring;
 	unsigned int hz;

@@ -93,8 +93,7 @@ static int adopt_map(struct np_flowlog *fl, int fd, bool deny, const struct cloc
  * datapath, whose end event the ring buffer may still have had). */
 static int settle_orphans(struct np_flowlog *fl, struct np_flowlog_recovery *out)
 {
-	struct np_flow_key key, next, *prev = NULL, *dead = NULL;
-	size_t n_dead = 0, cap_dead = 0;
+	struct np_flow_key key, next, *prev = NULL;
 	struct np_flow_mark mk;
 	struct np_ct_val v;
 	int ret = 0;
@@ -124,11 +123,10 @@ static int settle_orphans(struct np_flowlog *fl, struct np_flowlog_recovery *out
 			 * after the mark are lost. */
 			out->evicted++;
 		}
-		ret = np_vec_push(&dead, &n_dead, &cap_dead, &key);
+		/* The mark stays until the records made from it (or the
+		 * SKIPDATA counting it) are durable: the sweep after the
+		 * first interval removes it (np_flowlog_settle). */
 	}
-	for (size_t i = 0; i < n_dead; i++)
-		np_flow_marks_del(&fl->marks, &dead[i]);
-	free(dead);
 	return ret;
 }
 
